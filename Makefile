@@ -1,0 +1,73 @@
+# sovctl: one entry point for set-up, lint, tests and the sandbox.
+#   make sandbox   install what is needed, start the local sandbox and deploy the stack
+#   make test      everything: lint, unit and integration tests, every molecule scenario
+#   make check     lint + unit tests only (fast)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+SCENARIOS ?= coturn
+APT_PACKAGES := podman runc debootstrap uidmap slirp4netns containernetworking-plugins \
+	python3-venv openssh-client git make
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export CONTAINERS_CONF := $(CURDIR)/molecule/containers.conf
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: deps venv image lint unit integration molecule check test sandbox sandbox-down clean help
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+# System packages (Debian). Skipped when already installed.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# The virtualenv, rebuilt when pyproject.toml changes.
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+# The test-host image, cached by a hash of its recipe.
+image: deps venv
+	$(VENV)/bin/python -m sovctl.hostimage
+
+lint: venv
+	ruff check sovctl tests bench
+	yamllint -s .
+	ansible-lint --profile production --offline
+
+unit: venv
+	pytest -q tests/unit
+
+integration: venv deps
+	pytest -q -m integration tests/integration
+
+molecule: image
+	@for s in $(SCENARIOS); do \
+	  echo "=== molecule test -s $$s"; \
+	  molecule test --scenario-name $$s || exit 1; \
+	done
+
+check: lint unit
+
+test: deps venv image lint unit integration molecule
+	@echo "make test: all passed"
+
+sandbox: image
+	sovctl sandbox up
+	sovctl deploy
+	sovctl sandbox status
+
+sandbox-down: venv
+	sovctl sandbox down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .sovctl

@@ -1,0 +1,29 @@
+"""Where sovctl finds its playbooks, roles and shipped data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sovctl.errors import UnavailableError
+
+
+def project_root() -> Path:
+    """The directory holding ``playbooks/`` and ``roles/``.
+
+    ``SOVCTL_HOME`` overrides it (for a copy of the content outside the package).
+    """
+    env = os.environ.get("SOVCTL_HOME")
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(__file__).resolve().parent.parent)
+    for cand in candidates:
+        if (cand / "playbooks" / "site.yml").is_file():
+            return cand
+    raise UnavailableError(
+        f"sovctl's playbooks were not found (looked in {', '.join(map(str, candidates))})",
+        hint="set SOVCTL_HOME to a checkout of the sovctl repository",
+    )
+
+
+def default_inventory() -> Path:
+    return project_root() / "inventories" / "sandbox"

@@ -1,0 +1,180 @@
+"""The one module that talks to ansible-runner.
+
+It owns the private data directory, the event handler (progress and recap),
+cancellation on Ctrl-C and the environment handed to Ansible. Callers get a
+RunResult with Ansible's own exit code and per-host counts, never raw events.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sovctl.paths import project_root
+
+# Variables passed from the caller's environment to Ansible; everything else is dropped.
+ENV_ALLOW = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TERM", "SSH_AUTH_SOCK", "TMPDIR",
+             "CONTAINERS_CONF", "VIRTUAL_ENV", "http_proxy", "https_proxy", "no_proxy")
+ENV_ALLOW_PREFIXES = ("ANSIBLE_", "SOVCTL_", "MOLECULE_")
+
+STAT_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
+
+
+@dataclass
+class HostStats:
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    rescued: int = 0
+    ignored: int = 0
+
+
+@dataclass
+class RunResult:
+    rc: int
+    status: str
+    hosts: dict[str, HostStats] = field(default_factory=dict)
+    failures: list[dict] = field(default_factory=list)
+    cancelled: bool = False
+
+    @property
+    def changed(self) -> int:
+        return sum(h.changed for h in self.hosts.values())
+
+
+@dataclass
+class RunRequest:
+    playbook: Path
+    inventory: Path
+    limit: str | None = None
+    tags: str | None = None
+    skip_tags: str | None = None
+    check: bool = False
+    diff: bool = False
+    verbosity: int = 0
+    extravars: dict = field(default_factory=dict)
+    vault_password_file: Path | None = None
+
+
+def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k in ENV_ALLOW or k.startswith(ENV_ALLOW_PREFIXES)}
+    root = project_root()
+    env.setdefault("ANSIBLE_CONFIG", str(root / "ansible.cfg"))
+    env["ANSIBLE_ROLES_PATH"] = str(root / "roles")
+    env.setdefault("ANSIBLE_FORCE_COLOR", "false")
+    env["ANSIBLE_NOCOLOR"] = "true"
+    if extra:
+        env.update(extra)
+    return env
+
+
+class _Progress:
+    """Turns runner events into one line per task result, and collects failures."""
+
+    def __init__(self, emit: Callable[[str], None]):
+        self.emit = emit
+        self.failures: list[dict] = []
+        self.stats: dict[str, HostStats] = {}
+
+    def __call__(self, event: dict) -> bool:
+        kind = event.get("event", "")
+        data = event.get("event_data", {}) or {}
+        host = data.get("host") or data.get("remote_addr") or ""
+        task = data.get("task") or ""
+        role = data.get("role")
+        label = f"{role} : {task}" if role else task
+        if kind == "playbook_on_play_start":
+            self.emit(f"\nPLAY {data.get('play', '')}")
+        elif kind == "runner_on_ok":
+            changed = (data.get("res") or {}).get("changed")
+            self.emit(f"  {'changed' if changed else 'ok':<11} {host:<20} {label}")
+        elif kind == "runner_on_skipped":
+            pass  # skipped tasks are counted in the recap, not listed
+        elif kind in ("runner_on_failed", "runner_on_unreachable"):
+            res = data.get("res") or {}
+            ignored = data.get("ignore_errors")
+            state = "unreachable" if kind.endswith("unreachable") else (
+                "ignored" if ignored else "FAILED")
+            msg = _failure_message(res)
+            self.emit(f"  {state:<11} {host:<20} {label}: {msg}")
+            if not ignored:
+                self.failures.append({"host": host, "task": label, "state": state,
+                                      "message": msg})
+        elif kind == "playbook_on_stats":
+            for key, attr in zip(STAT_KEYS, ("ok", "changed", "failed", "unreachable",
+                                             "skipped", "rescued", "ignored"), strict=True):
+                for h, n in (data.get(key) or {}).items():
+                    setattr(self.stats.setdefault(h, HostStats()), attr, n)
+        return True  # keep the event in the artifacts directory (a temporary dir)
+
+
+def _failure_message(res: dict) -> str:
+    if res.get("censored"):
+        return res["censored"]
+    msg = str(res.get("msg") or res.get("stderr") or res.get("reason") or "failed").strip()
+    return msg.splitlines()[0][:300] if msg else "failed"
+
+
+def run_playbook(req: RunRequest, emit: Callable[[str], None] = print) -> RunResult:
+    import ansible_runner
+
+    cancel = threading.Event()
+
+    def on_sigint(_sig, _frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        emit("\nInterrupt received: stopping after the running tasks (Ctrl-C again to abort).")
+        cancel.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint) if (
+        threading.current_thread() is threading.main_thread()) else None
+    progress = _Progress(emit)
+    cmdline = []
+    if req.check:
+        cmdline.append("--check")
+    if req.diff:
+        cmdline.append("--diff")
+    if req.skip_tags:
+        cmdline += ["--skip-tags", req.skip_tags]
+    if req.vault_password_file:
+        cmdline += ["--vault-password-file", str(req.vault_password_file)]
+    try:
+        with tempfile.TemporaryDirectory(prefix="sovctl-run-") as pdd:
+            runner = ansible_runner.run(
+                private_data_dir=pdd,
+                project_dir=str(project_root()),
+                playbook=str(req.playbook.resolve()),
+                inventory=str(req.inventory.resolve()),
+                limit=req.limit,
+                tags=req.tags,
+                cmdline=" ".join(_quote(c) for c in cmdline) or None,
+                extravars=req.extravars or None,
+                envvars=ansible_env(),
+                verbosity=req.verbosity or None,
+                quiet=True,
+                event_handler=progress,
+                cancel_callback=cancel.is_set,
+                suppress_env_files=True,
+                rotate_artifacts=1,
+            )
+            rc = runner.rc if runner.rc is not None else 1
+            status = runner.status
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return RunResult(rc=rc, status=status, hosts=progress.stats, failures=progress.failures,
+                     cancelled=cancel.is_set())
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
