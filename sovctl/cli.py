@@ -33,7 +33,22 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
         ctx.exit(0)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class SovctlGroup(click.Group):
+    """Turns sovctl's own errors into a message, a hint and a documented exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SovctlError as exc:
+            click.secho(f"Error: {exc.message}", fg="red", err=True)
+            if exc.hint:
+                click.echo(f"Hint: {exc.hint}", err=True)
+            if (ctx.obj or {}).get("debug"):
+                traceback.print_exc()
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=SovctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True,
               callback=_print_version, help="Show sovctl, ansible-core and Python versions.")
 @click.option("--debug", is_flag=True, help="Show tracebacks and Ansible's verbose output.")
@@ -72,13 +87,6 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         rc = cli.main(args=argv, prog_name="sovctl", standalone_mode=False)
-    except SovctlError as exc:
-        click.secho(f"Error: {exc.message}", fg="red", err=True)
-        if exc.hint:
-            click.echo(f"Hint: {exc.hint}", err=True)
-        if debug:
-            traceback.print_exc()
-        sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("Interrupted.", err=True)
         sys.exit(EXIT_INTERRUPTED)

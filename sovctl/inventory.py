@@ -13,6 +13,11 @@ from typing import Any
 
 from sovctl.errors import InputError
 
+# Variables Ansible adds to every host; never inventory data (and `groups` alone
+# would make loading quadratic in the number of hosts).
+MAGIC_VARS = frozenset({"groups", "group_names", "inventory_hostname", "inventory_hostname_short",
+                        "inventory_dir", "inventory_file", "omit", "playbook_dir", "role_names"})
+
 VAULT_PASS_FILENAME = ".vault-pass"  # noqa: S105 - a file name, not a password
 
 
@@ -94,8 +99,9 @@ def load_inventory(path: str | os.PathLike, *, decrypt: bool = True) -> Inventor
         hosts: dict[str, Host] = {}
         for host in manager.get_hosts():
             raw = variables.get_vars(host=host, include_hostvars=False)
-            hv = {k: v for k, v in raw.items() if not k.startswith("ansible_") or k in (
-                "ansible_host", "ansible_port", "ansible_user", "ansible_connection")}
+            hv = {k: v for k, v in raw.items() if k not in MAGIC_VARS and (
+                not k.startswith("ansible_") or k in (
+                    "ansible_host", "ansible_port", "ansible_user", "ansible_connection"))}
             hosts[host.name] = Host(
                 name=host.name,
                 groups=sorted(g.name for g in host.get_groups() if g.name != "all"),

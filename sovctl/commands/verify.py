@@ -1,0 +1,84 @@
+"""``sovctl verify``: the checks molecule runs, against any inventory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from sovctl.inventory import load_inventory
+from sovctl.paths import default_inventory
+
+CHECKS_DIR = Path(__file__).resolve().parent.parent / "checks"
+# Which checks module serves which inventory group.
+SERVICE_CHECKS = {"turn": "coturn"}
+
+
+def run_checks(inventory: Path, services: list[str] | None = None,
+               echo=click.echo) -> tuple[int, dict[tuple[str, str], Counter]]:
+    inv = load_inventory(inventory)
+    modules = [mod for group, mod in SERVICE_CHECKS.items()
+               if inv.hosts_in(group) and (not services or mod in services)]
+    if not modules:
+        echo("No service of this inventory has checks yet.")
+        return 0, {}
+    with tempfile.TemporaryDirectory(prefix="sovctl-verify-") as tmp:
+        junit = Path(tmp) / "junit.xml"
+        env = dict(os.environ, SOVCTL_VERIFY_INVENTORY=str(inventory.resolve()))
+        if inv.vault_password_file:
+            env.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(inv.vault_password_file))
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEs",
+             f"--junitxml={junit}", "--rootdir", str(CHECKS_DIR),
+             *[str(CHECKS_DIR / f"{m}.py") for m in modules]],
+            env=env, capture_output=True, text=True)
+        table = summarize(junit) if junit.exists() else {}
+    if proc.returncode not in (0, 5):
+        echo(proc.stdout[-6000:])
+    return proc.returncode, table
+
+
+def summarize(junit: Path) -> dict[tuple[str, str], Counter]:
+    table: dict[tuple[str, str], Counter] = {}
+    for case in ET.parse(junit).iter("testcase"):  # noqa: S314 - our own pytest output
+        service = case.get("classname", "").rsplit(".", 1)[-1]
+        name = case.get("name", "")
+        host = name[name.find("[") + 1:].split("-")[0].rstrip("]") if "[" in name else "-"
+        outcome = "passed"
+        for child in case:
+            if child.tag in ("failure", "error"):
+                outcome = "failed"
+            elif child.tag == "skipped":
+                outcome = "skipped"
+        table.setdefault((host, service), Counter())[outcome] += 1
+    return table
+
+
+@click.command("verify")
+@click.option("-i", "--inventory", type=click.Path(path_type=Path),
+              help="Inventory (default: the local sandbox).")
+@click.option("--service", "services", multiple=True, help="Only this service (repeatable).")
+def command(inventory, services):
+    """Check the deployed services from outside, as their clients would.
+
+    The same checks the molecule scenarios run: TURN allocations and relay,
+    credential rejection, peer restrictions, TLS versions.
+
+    \b
+    Example:
+      sovctl verify -i inventories/prod --service coturn
+    """
+    inventory = inventory or default_inventory()
+    rc, table = run_checks(inventory, list(services))
+    if table:
+        click.echo(f"{'HOST':<20} {'SERVICE':<12} {'PASSED':>6} {'FAILED':>6} {'SKIPPED':>7}")
+        for (host, service), c in sorted(table.items()):
+            click.echo(f"{host:<20} {service:<12} {c['passed']:>6} {c['failed']:>6} "
+                       f"{c['skipped']:>7}  {'PASS' if not c['failed'] else 'FAIL'}")
+    raise SystemExit(0 if rc in (0, 5) else 1)

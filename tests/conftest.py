@@ -1,0 +1,44 @@
+"""Shared fixtures: small inventories written into a temporary directory."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+
+def write(base: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = base / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    return base
+
+
+@pytest.fixture
+def make_inventory(tmp_path):
+    """Build an inventory: a TURN host with valid site vars, plus any overriding files."""
+
+    def build(extra: dict[str, str] | None = None, name: str = "inv") -> Path:
+        files = {
+            "hosts.yml": """
+                all:
+                  children:
+                    turn:
+                      hosts:
+                        turn1:
+                          ansible_host: 127.0.0.1
+                          ansible_port: 1
+            """,
+            "group_vars/all/main.yml": """
+                sov_domain: collab.example.eu
+                sov_provider: ovhcloud
+                sov_region: gra
+                sov_country: FR
+            """,
+        }
+        files.update(extra or {})
+        return write(tmp_path / name, files)
+
+    return build

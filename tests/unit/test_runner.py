@@ -1,0 +1,39 @@
+from sovctl.runner import _Progress, ansible_env
+
+
+def test_progress_counts_and_failures():
+    lines = []
+    p = _Progress(lines.append)
+    p({"event": "playbook_on_play_start", "event_data": {"play": "TURN relay"}})
+    p({"event": "runner_on_ok", "event_data": {"host": "turn1", "task": "Install",
+                                               "role": "coturn", "res": {"changed": True}}})
+    p({"event": "runner_on_failed", "event_data": {
+        "host": "turn1", "task": "Write config", "role": "coturn",
+        "res": {"censored": "the output has been hidden due to the fact that 'no_log: true'"}}})
+    p({"event": "runner_on_unreachable", "event_data": {
+        "host": "turn2", "task": "Gathering Facts", "res": {"msg": "ssh: connect refused\nmore"}}})
+    p({"event": "playbook_on_stats", "event_data": {
+        "ok": {"turn1": 1}, "changed": {"turn1": 1}, "failures": {"turn1": 1},
+        "dark": {"turn2": 1}}})
+    assert "PLAY TURN relay" in "\n".join(lines)
+    assert any("changed" in x and "coturn : Install" in x for x in lines)
+    assert [f["host"] for f in p.failures] == ["turn1", "turn2"]
+    assert p.failures[0]["message"].startswith("the output has been hidden")
+    assert p.failures[1]["message"] == "ssh: connect refused"
+    assert p.stats["turn1"].failed == 1 and p.stats["turn2"].unreachable == 1
+
+
+def test_ignored_failures_are_not_failures():
+    p = _Progress(lambda _: None)
+    p({"event": "runner_on_failed", "event_data": {"host": "h", "task": "t",
+                                                   "ignore_errors": True, "res": {}}})
+    assert p.failures == []
+
+
+def test_environment_is_an_allow_list(monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "leak")
+    monkeypatch.setenv("ANSIBLE_FORKS", "7")
+    env = ansible_env()
+    assert "AWS_SECRET_ACCESS_KEY" not in env
+    assert env["ANSIBLE_FORKS"] == "7"
+    assert env["ANSIBLE_ROLES_PATH"].endswith("roles")

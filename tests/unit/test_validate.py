@@ -1,0 +1,39 @@
+from sovctl.inventory import load_inventory
+from sovctl.validate import group_roles, role_specs, validate
+
+
+def test_playbooks_map_groups_to_roles():
+    assert group_roles()["turn"] == ("tls", "coturn")
+
+
+def test_every_role_default_is_declared_in_argument_specs():
+    import yaml
+
+    from sovctl.paths import project_root
+
+    for role, spec in role_specs().items():
+        defaults = project_root() / "roles" / role / "defaults" / "main.yml"
+        declared = set(yaml.safe_load(defaults.read_text()) or {})
+        missing = declared - set(spec)
+        assert not missing, f"roles/{role}: {sorted(missing)} not in meta/argument_specs.yml"
+
+
+def test_valid_inventory_has_no_problems(make_inventory):
+    inv = make_inventory({"group_vars/turn/main.yml": "coturn_allowed_peer_ips: [192.0.2.10]\n"})
+    assert validate(load_inventory(inv)) == []
+
+
+def test_wrong_list_type_is_reported_with_file_and_fix(make_inventory):
+    inv = make_inventory({"group_vars/turn/main.yml": "coturn_allowed_peer_ips: {a: 1}\n"})
+    problems = validate(load_inventory(inv))
+    assert len(problems) == 1
+    p = problems[0]
+    assert p.file.endswith("group_vars/turn/main.yml")
+    assert p.field == "coturn_allowed_peer_ips (host turn1)"
+    assert "list" in p.hint
+
+
+def test_choices_are_enforced(make_inventory):
+    inv = make_inventory({"group_vars/turn/main.yml": "tls_mode: letsencrypt\n"})
+    problems = validate(load_inventory(inv))
+    assert problems and "internal" in problems[0].hint
