@@ -1,0 +1,266 @@
+"""Read an inventory for the audit: every host's variables, exactly as Ansible merges them.
+
+sovctl.inventory.load_inventory copies every variable of every host, including the
+magic ``groups`` map (all hosts of all groups), which makes it quadratic in the
+number of hosts. The audit needs a few variables of each host, so this module:
+
+- parses the inventory with Ansible's InventoryManager (the same parse as
+  ``ansible-inventory --list``);
+- merges variables with Ansible's own functions in Ansible's precedence order
+  (C.VARIABLE_PRECEDENCE for the ``all`` group and the host's groups, then the
+  host's inventory vars, then host_vars), computing the group part once per
+  distinct set of groups instead of once per host;
+- keeps values as Ansible loaded them (trusted for templating, vault values still
+  encrypted) and converts to plain Python only the variables the audit reads.
+
+Playbook-adjacent group_vars/host_vars (next to a playbook) are not read: the
+audit reads the inventory. Facts are not read either (the static audit has none).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sovctl.errors import EXIT_AUDIT_BAD_INPUT, InputError
+from sovctl.inventory import vault_password_file
+
+_MISSING_TEXT = "\x00undefined"  # stands for an undefined variable in memo keys
+
+
+@dataclass
+class HostVars:
+    name: str
+    groups: tuple[str, ...]  # the host's groups, without "all", sorted by name
+    group_order: tuple[str, ...]  # the same, in the order Ansible merges their vars
+    raw: dict[str, Any] = field(repr=False)  # Ansible's merged vars, values as loaded
+
+
+@dataclass
+class InventoryView:
+    path: Path
+    hosts: list[HostVars]
+    loader: Any = field(repr=False)  # ansible DataLoader (vault secrets, file cache)
+
+
+def _bad(message: str, path: Path, field_: str | None = None,
+         hint: str | None = None) -> InputError:
+    return InputError(message, file=str(path), field=field_, hint=hint,
+                      exit_code=EXIT_AUDIT_BAD_INPUT)
+
+
+def load(path: str | os.PathLike) -> InventoryView:
+    """Parse ``path`` and merge each host's variables; bad input exits 2 naming the file."""
+    inv_path = Path(path)
+    if not inv_path.exists():
+        raise _bad("inventory not found", inv_path,
+                   hint="pass -i with an inventory directory or file")
+    from ansible.errors import AnsibleError
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+
+    loader = DataLoader()
+    _set_vault_secret(loader, inv_path)
+    try:
+        manager = InventoryManager(loader=loader, sources=[str(inv_path)])
+        hosts = manager.get_hosts()
+        if not hosts:
+            raise _bad("no hosts found in the inventory (or it could not be parsed)", inv_path,
+                       hint="check the warnings above, or add hosts to hosts.yml")
+        merged = _merge_all(loader, manager, hosts)
+    except AnsibleError as exc:
+        message = str(getattr(exc, "message", exc)).strip().splitlines()[0]
+        raise _bad(message, inv_path) from exc
+    return InventoryView(inv_path, merged, loader)
+
+
+def _set_vault_secret(loader: Any, inv_path: Path) -> None:
+    from ansible.parsing.vault import VaultSecret
+
+    vpf = vault_password_file(inv_path)
+    if vpf is None:
+        return
+    try:
+        secret = vpf.read_bytes().strip()
+    except OSError as exc:
+        raise _bad(f"cannot read the vault password file: {exc.strerror}", vpf) from exc
+    loader.set_vault_secrets([("default", VaultSecret(secret))])
+
+
+def _merge_all(loader: Any, manager: Any, hosts: list) -> list[HostVars]:
+    from ansible.inventory.helpers import sort_groups
+    from ansible.utils.vars import combine_vars
+    from ansible.vars.plugins import get_vars_from_inventory_sources
+
+    sources = manager._sources  # noqa: SLF001 - what VariableManager itself reads
+    group_layers: dict[tuple[str, ...], dict] = {}
+    result = []
+    for host in hosts:
+        groups = sort_groups([g for g in host.get_groups() if g.name != "all"])
+        key = tuple(g.name for g in groups)
+        if key not in group_layers:
+            group_layers[key] = _group_layer(loader, manager, sources, groups)
+        data = combine_vars(group_layers[key], host.get_vars())
+        data = combine_vars(data, get_vars_from_inventory_sources(loader, sources, [host], "all"))
+        result.append(HostVars(host.name, tuple(sorted(key)), key, data))
+    return result
+
+
+def _group_layer(loader: Any, manager: Any, sources: list, groups: list) -> dict:
+    """What VariableManager.get_vars merges before the host's own vars, in the same order."""
+    from ansible import constants as C
+    from ansible.inventory.helpers import get_group_vars
+    from ansible.utils.vars import combine_vars
+    from ansible.vars.plugins import get_vars_from_inventory_sources
+
+    all_group = manager.groups["all"]
+    layers = {
+        "all_inventory": all_group.get_vars,
+        "all_plugins_inventory": lambda: get_vars_from_inventory_sources(
+            loader, sources, [all_group], "all"),
+        "groups_inventory": lambda: get_group_vars(groups),
+        "groups_plugins_inventory": lambda: get_vars_from_inventory_sources(
+            loader, sources, groups, "all"),
+    }
+    data: dict = {}
+    for entry in C.VARIABLE_PRECEDENCE:
+        if entry in layers:  # *_plugins_play: playbook-adjacent vars, not the inventory's
+            data = combine_vars(data, layers[entry]())
+    return data
+
+
+def plain(value: Any) -> Any:
+    """Ansible-loaded data as plain Python: untagged strings, vault values decrypted."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    return str(value)
+
+
+def has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, dict):
+        return any(has_template(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(has_template(v) for v in value)
+    return False
+
+
+@lru_cache(maxsize=4096)
+def _names_in(template: str) -> frozenset[str]:
+    """The variable names a Jinja template reads (an unparsable one reads none)."""
+    import jinja2
+    from jinja2 import meta
+
+    try:
+        # parsed only, never rendered (rendering is Ansible's Templar): no escaping involved
+        env = jinja2.Environment()  # noqa: S701
+        return frozenset(meta.find_undeclared_variables(env.parse(template)))
+    except jinja2.TemplateSyntaxError:
+        return frozenset()
+
+
+def _strings(value: Any):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v)
+
+
+def referenced_names(value: Any, context: dict[str, Any]) -> frozenset[str]:
+    """Every variable a value's templates read, following templates in those variables."""
+    seen: set[str] = set()
+    todo = [value]
+    while todo:
+        current = todo.pop()
+        for text in _strings(current):
+            if "{{" not in text and "{%" not in text:
+                continue
+            for name in _names_in(str(text)) - seen:
+                seen.add(name)
+                todo.append(context.get(name))
+    return frozenset(seen)
+
+
+class Renderer:
+    """Render values with Ansible's Templar against a host's variables, memoised.
+
+    Two hosts whose referenced variables are equal get the same result, so a
+    site-wide ``"{{ sov_stun_servers }}"`` is rendered once, not once per host.
+    """
+
+    def __init__(self, loader: Any):
+        self._loader = loader
+        self._cache: dict[tuple, Any] = {}
+
+    def render(self, value: Any, context: dict[str, Any]) -> Any:
+        if not has_template(value):
+            return plain(value)
+        names = referenced_names(value, context)
+        key = (json.dumps(plain(value), sort_keys=True),
+               json.dumps({n: plain(context.get(n, _MISSING_TEXT)) for n in sorted(names)},
+                          sort_keys=True, default=str))
+        if key not in self._cache:
+            from ansible.template import Templar
+
+            self._cache[key] = plain(Templar(loader=self._loader, variables=context)
+                                     .template(value))
+        return self._cache[key]
+
+
+
+def trusted(value: Any) -> Any:
+    """Mark strings of sovctl's own data (role defaults, registry defaults) as templates."""
+    from ansible.template import trust_as_template
+
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return {k: trusted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [trusted(v) for v in value]
+    return value
+
+
+def role_defaults(loader: Any, roles_dir: Path | None, role: str) -> dict[str, Any]:
+    """A role's defaults/main.yml as Ansible loads it, or {} if the role does not exist."""
+    if roles_dir is None:
+        return {}
+    path = roles_dir / role / "defaults" / "main.yml"
+    if not path.is_file():
+        return {}
+    data = loader.load_from_file(str(path), cache="all")
+    return data if isinstance(data, dict) else {}
+
+
+def inventory_files(path: Path) -> list[Path]:
+    """The files that make up an inventory (hidden files such as .vault-pass excluded)."""
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.is_file() and not any(
+        part.startswith(".") for part in p.relative_to(path).parts))
+
+
+def inventory_sha256(path: Path) -> tuple[str, int]:
+    """sha256 over the sorted lines ``<relative path> NUL <sha256 of content>``."""
+    files = inventory_files(path)
+    base = path.parent if path.is_file() else path
+    digest = hashlib.sha256()
+    for f in files:
+        line = f"{f.relative_to(base).as_posix()}\0{hashlib.sha256(f.read_bytes()).hexdigest()}\n"
+        digest.update(line.encode())
+    return digest.hexdigest(), len(files)
+

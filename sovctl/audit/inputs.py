@@ -1,0 +1,201 @@
+"""From inventory variables to the audit's inputs: host residency facts and endpoint uses.
+
+For each host: its residency facts (sov_provider, sov_region, sov_country, sov_offer)
+and, for every registered endpoint variable that applies to its groups, the value
+the roles will render: the inventory's value, else the role's default, else the
+registry's documented default, rendered with Ansible's Templar against the host's
+variables. An empty value that makes the software fall back to a built-in public
+endpoint (LiveKit's Google STUN) becomes that endpoint, with the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sovctl.audit.catalogue import DATA_DIR, Registry
+from sovctl.audit.hostvars import HostVars, InventoryView, Renderer, role_defaults, trusted
+from sovctl.audit.origin import find_origin
+from sovctl.errors import EXIT_AUDIT_BAD_INPUT, InputError
+
+FACT_VARS = ("sov_provider", "sov_region", "sov_country", "sov_offer")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    name: str
+    provider: str | None
+    region: str | None
+    country: str | None
+    offer: str | None
+    address: str | None  # ansible_host
+
+
+@dataclass(frozen=True)
+class EndpointUse:
+    host: str
+    var: str
+    purpose: str
+    value: str
+    origin: str  # "inventory", "role livekit default", "documented default"
+    fallback_reason: str | None  # set when the value is the software's built-in fallback
+
+
+@dataclass(frozen=True)
+class AuditInput:
+    inventory: Path
+    hosts: tuple[HostFacts, ...]
+    uses: tuple[EndpointUse, ...]
+    declared: dict[str, dict[str, Any]]  # sov_endpoint_locations, merged over hosts
+    policy_name: str | None  # sov_policy, when the inventory sets it
+    locate: Callable[[str, str], str]  # (host, var) -> the file that sets it
+
+
+class _Reader:
+    """Reads one inventory; each error names the file that sets the variable."""
+
+    def __init__(self, view: InventoryView, registry: Registry, roles_dir: Path | None):
+        self.view = view
+        self.registry = registry
+        self.renderer = Renderer(view.loader)
+        self.role_data = {role: role_defaults(view.loader, roles_dir, role)
+                          for role in set(registry.group_roles.values())}
+        self.documented = {v.name: trusted(v.default) for v in registry.variables}
+        self.by_name = {hv.name: hv for hv in view.hosts}
+
+    def origin(self, hv: HostVars, var: str) -> str:
+        if var in hv.raw:
+            return find_origin(self.view.path, hv.name, list(hv.group_order), var)
+        role = next((v.role for v in self.registry.variables if v.name == var), None)
+        if role and var in self.role_data.get(role, {}):
+            return str(Path("roles") / role / "defaults" / "main.yml")
+        return str(DATA_DIR / "endpoint_vars.yml")
+
+    def locate(self, host: str, var: str) -> str:
+        return self.origin(self.by_name[host], var)
+
+    def error(self, hv: HostVars, var: str, message: str, hint: str | None = None) -> InputError:
+        return InputError(message, file=self.origin(hv, var), field=f"hosts.{hv.name}.{var}",
+                          hint=hint, exit_code=EXIT_AUDIT_BAD_INPUT)
+
+    def context(self, hv: HostVars) -> dict[str, Any]:
+        ctx = dict(self.documented)
+        for role in self.registry.roles_for(hv.groups):
+            ctx.update(self.role_data.get(role, {}))
+        ctx.update(hv.raw)
+        return ctx
+
+    def render(self, hv: HostVars, ctx: dict[str, Any], var: str) -> Any:
+        from ansible.errors import AnsibleError
+
+        try:
+            return self.renderer.render(ctx.get(var), ctx)
+        except AnsibleError as exc:
+            message = str(getattr(exc, "message", exc)).strip().splitlines()[0]
+            raise self.error(hv, var, f"cannot render: {message}") from exc
+
+    def text(self, hv: HostVars, ctx: dict[str, Any], var: str) -> str | None:
+        value = self.render(hv, ctx, var)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise self.error(hv, var, f"must be a string, not {type(value).__name__}")
+        return value
+
+
+def read_inputs(view: InventoryView, registry: Registry, roles_dir: Path | None) -> AuditInput:
+    reader = _Reader(view, registry, roles_dir)
+    hosts, uses, policies = [], [], {}
+    declared: dict[str, dict[str, Any]] = {}
+    for hv in view.hosts:
+        ctx = reader.context(hv)
+        hosts.append(_facts(reader, hv, ctx))
+        uses += _uses(reader, hv, ctx)
+        _merge_declared(reader, hv, ctx, declared)
+        policy = reader.text(hv, ctx, "sov_policy")
+        if policy:
+            policies.setdefault(policy, hv)
+    if len(policies) > 1:
+        first, *_ = policies.values()
+        raise reader.error(first, "sov_policy",
+                           f"hosts name different policies: {', '.join(sorted(policies))}",
+                           hint="set sov_policy once, in group_vars/all, or pass --policy")
+    return AuditInput(view.path, tuple(hosts), tuple(uses), declared,
+                      next(iter(policies), None), reader.locate)
+
+
+def _facts(reader: _Reader, hv: HostVars, ctx: dict[str, Any]) -> HostFacts:
+    provider, region, country, offer = (reader.text(hv, ctx, v) for v in FACT_VARS)
+    if country is not None and not _COUNTRY.fullmatch(country):
+        raise reader.error(hv, "sov_country",
+                           f"must be an ISO 3166-1 alpha-2 code such as FR, not {country!r}")
+    address = hv.raw.get("ansible_host")
+    return HostFacts(hv.name, provider, region, country, offer,
+                     str(address) if address is not None else None)
+
+
+def _uses(reader: _Reader, hv: HostVars, ctx: dict[str, Any]) -> list[EndpointUse]:
+    found = []
+    for var in reader.registry.variables:
+        if not var.applies_to(hv.groups):
+            continue
+        values = _endpoint_values(reader, hv, var.name, reader.render(hv, ctx, var.name))
+        origin = "inventory" if var.name in hv.raw else (
+            f"role {var.role} default" if var.role and var.name in reader.role_data.get(
+                var.role, {}) else "documented default")
+        fallback = None
+        if not values and var.when_empty:
+            values = var.when_empty if isinstance(var.when_empty, list) else [var.when_empty]
+            fallback = var.when_empty_reason
+        found += [EndpointUse(hv.name, var.name, var.purpose, v, origin, fallback)
+                  for v in values]
+    return found
+
+
+def _endpoint_values(reader: _Reader, hv: HostVars, var: str, value: Any) -> list[str]:
+    """A string, a list of strings, or mappings with a url/host key (empty items skipped)."""
+    if value is None or value == "":
+        return []
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for item in items:
+        if isinstance(item, dict):
+            item = item.get("url") or item.get("urls") or item.get("host")
+        if isinstance(item, list):
+            out += [str(x) for x in item if x]
+        elif isinstance(item, str):
+            if item.strip():
+                out.append(item.strip())
+        elif item is not None:
+            raise reader.error(hv, var, "must be a string, a list of strings, or mappings "
+                                        f"with a url or host key, not {type(item).__name__}")
+    return out
+
+
+def _merge_declared(reader: _Reader, hv: HostVars, ctx: dict[str, Any],
+                    declared: dict[str, dict[str, Any]]) -> None:
+    value = reader.render(hv, ctx, "sov_endpoint_locations")
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise reader.error(hv, "sov_endpoint_locations",
+                           "must map endpoints (host, IP, CIDR or URL) to their location")
+    for key, entry in value.items():
+        field = f"sov_endpoint_locations.{key}"
+        if not isinstance(entry, dict):
+            raise reader.error(hv, "sov_endpoint_locations", f"{field} must be a mapping")
+        for name in ("country", "operator_country", "parent_country"):
+            code = entry.get(name)
+            if (code is not None or name == "country") and not (
+                    isinstance(code, str) and _COUNTRY.fullmatch(code)):
+                raise reader.error(hv, "sov_endpoint_locations",
+                                   f"{field}.{name} must be an ISO 3166-1 alpha-2 code, "
+                                   f"not {code!r}")
+        if key in declared and declared[key] != entry:
+            raise reader.error(hv, "sov_endpoint_locations",
+                               f"{field} differs from another host's declaration")
+        declared[key] = entry
