@@ -94,8 +94,11 @@ class _Progress:
         if kind == "playbook_on_play_start":
             self.emit(f"\nPLAY {data.get('play', '')}")
         elif kind == "runner_on_ok":
-            changed = (data.get("res") or {}).get("changed")
-            self.emit(f"  {'changed' if changed else 'ok':<11} {host:<20} {label}")
+            res = data.get("res") or {}
+            # no_log results reach us censored, without their changed flag.
+            state = "changed" if res.get("changed") else (
+                "done" if "censored" in res and "changed" not in res else "ok")
+            self.emit(f"  {state:<11} {host:<20} {label}")
         elif kind == "runner_on_skipped":
             pass  # skipped tasks are counted in the recap, not listed
         elif kind in ("runner_on_failed", "runner_on_unreachable"):
