@@ -91,11 +91,9 @@ def _text(path: Path) -> str:
 
 def check_sov_vars(inv: Inventory) -> list[Problem]:
     problems = []
-    try:
-        from sovctl import providers as provider_catalogue
-        known = provider_catalogue.load_catalogue()
-    except ImportError:
-        known = None
+    from sovctl.audit.catalogue import load_providers
+
+    known = load_providers()
     for host in inv.hosts.values():
         v = host.vars
 
@@ -113,9 +111,14 @@ def check_sov_vars(inv: Inventory) -> list[Problem]:
             bad("sov_country", f"not an ISO 3166-1 alpha-2 code: {country!r}",
                 "use two capital letters, e.g. FR, DE, NL")
         provider = v.get("sov_provider")
-        if provider is not None and known is not None and provider not in known:
+        region = v.get("sov_region")
+        if provider is not None and provider not in known:
             bad("sov_provider", f"unknown provider {provider!r}",
                 "use a key of the provider catalogue: " + ", ".join(sorted(known)))
+        elif provider is not None and region is not None and not known[provider].is_local \
+                and region not in known[provider].regions:
+            bad("sov_region", f"unknown region {region!r} of provider {provider!r}",
+                f"use one of: {', '.join(sorted(known[provider].regions))}")
     return problems
 
 

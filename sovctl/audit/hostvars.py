@@ -243,7 +243,7 @@ def role_defaults(loader: Any, roles_dir: Path | None, role: str) -> dict[str, A
     if not path.is_file():
         return {}
     data = loader.load_from_file(str(path), cache="all")
-    return data if isinstance(data, dict) else {}
+    return trusted(data) if isinstance(data, dict) else {}
 
 
 def inventory_files(path: Path) -> list[Path]:

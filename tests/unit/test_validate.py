@@ -37,3 +37,18 @@ def test_choices_are_enforced(make_inventory):
     inv = make_inventory({"group_vars/turn/main.yml": "tls_mode: letsencrypt\n"})
     problems = validate(load_inventory(inv))
     assert problems and "internal" in problems[0].hint
+
+
+def test_unknown_provider_lists_the_catalogue(make_inventory):
+    inv = make_inventory({"host_vars/turn1.yml": "sov_provider: ovh\n"})
+    problems = validate(load_inventory(inv))
+    assert problems[0].file.endswith("host_vars/turn1.yml")
+    assert problems[0].field == "sov_provider (host turn1)"
+    assert "ovhcloud" in problems[0].hint
+
+
+def test_unknown_region_of_a_known_provider(make_inventory):
+    inv = make_inventory({"host_vars/turn1.yml": "sov_region: us-east-1\n"})
+    problems = validate(load_inventory(inv))
+    assert problems[0].field == "sov_region (host turn1)"
+    assert "gra" in problems[0].hint

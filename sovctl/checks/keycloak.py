@@ -1,0 +1,193 @@
+"""Keycloak, checked as an OIDC client and a user would: discovery, login, tokens, lockout."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import secrets
+import tempfile
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from sovctl.checks import context
+
+HAS_INVENTORY = bool(os.environ.get("SOVCTL_VERIFY_INVENTORY")
+                     or os.environ.get("MOLECULE_INVENTORY_FILE"))
+ID_HOSTS = [h.name for h in context.hosts("identity")] if HAS_INVENTORY else []
+pytestmark = pytest.mark.skipif(not ID_HOSTS, reason="no host in group 'identity'")
+
+CLIENT_ID = "sovctl-check"
+REDIRECT_URI = "http://127.0.0.1:8765/callback"
+
+
+@pytest.fixture(scope="module", params=ID_HOSTS)
+def kc(request):
+    inv_host = context._inventory().hosts[request.param]
+    host = context.testinfra_host(request.param)
+    address = context.address_of(request.param)
+    base = context.resolve(inv_host, "keycloak_hostname") or ""
+    if not base or "{{" in base:
+        base = f"https://{address}"
+    realm = inv_host.vars.get("keycloak_realm", "sov")
+    ca = host.file("/etc/ssl/sovctl/ca.crt")
+    with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as fh:
+        fh.write(ca.content_string if ca.exists else "")
+    yield {
+        "name": request.param, "host": host, "address": address, "base": base,
+        "issuer": f"{base}/realms/{realm}", "realm": realm,
+        "verify": fh.name if ca.exists else True,
+        "password": context.resolve(inv_host, "vault_sandbox_user_password"),
+        "lockout_after": int((inv_host.vars.get("keycloak_brute_force") or {}).get(
+            "failure_factor", 5)),
+    }
+    os.unlink(fh.name)
+
+
+def _discovery(kc):
+    import requests
+
+    r = requests.get(f"{kc['issuer']}/.well-known/openid-configuration", verify=kc["verify"],
+                     timeout=10)
+    r.raise_for_status()
+    return r.json()
+
+
+def login(kc, username: str, password: str):
+    """Authorization code flow with PKCE, submitting Keycloak's login form like a browser.
+
+    Returns (token dict, None) on success or (None, the login page's error text).
+    """
+    import requests
+    from authlib.common.security import generate_token
+    from authlib.integrations.requests_client import OAuth2Session
+
+    meta = _discovery(kc)
+    verifier = generate_token(48)
+    nonce = secrets.token_urlsafe(16)
+    oauth = OAuth2Session(CLIENT_ID, redirect_uri=REDIRECT_URI, scope="openid email profile",
+                          code_challenge_method="S256")
+    oauth.verify = kc["verify"]
+    url, state = oauth.create_authorization_url(meta["authorization_endpoint"],
+                                                code_verifier=verifier, nonce=nonce)
+    browser = requests.Session()
+    browser.verify = kc["verify"]
+    page = browser.get(url, timeout=15)
+    page.raise_for_status()
+    action = re.search(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"', page.text)
+    assert action, "no login form on Keycloak's page"
+    resp = browser.post(html.unescape(action.group(1)), allow_redirects=False, timeout=15,
+                        data={"username": username, "password": password, "credentialId": ""})
+    location = resp.headers.get("Location", "")
+    if resp.status_code != 302 or not location.startswith(REDIRECT_URI):
+        error = re.search(r'id="input-error"[^>]*>\s*([^<]+)', resp.text) or re.search(
+            r'class="[^"]*alert-error[^"]*"[^>]*>.*?<span[^>]*kc-feedback-text[^>]*>([^<]+)',
+            resp.text, re.S)
+        return None, (error.group(1).strip() if error else f"HTTP {resp.status_code}")
+    params = parse_qs(urlsplit(location).query)
+    assert params["state"] == [state]
+    token = oauth.fetch_token(meta["token_endpoint"], authorization_response=location,
+                              code_verifier=verifier)
+    token["nonce"] = nonce
+    return token, None
+
+
+def verified_claims(kc, token):
+    import requests
+    from authlib.jose import JsonWebKey, jwt
+
+    meta = _discovery(kc)
+    jwks = requests.get(meta["jwks_uri"], verify=kc["verify"], timeout=10).json()
+    claims = jwt.decode(token["id_token"], JsonWebKey.import_key_set(jwks),
+                        claims_options={"iss": {"essential": True, "value": kc["issuer"]},
+                                        "aud": {"essential": True, "value": CLIENT_ID}})
+    claims.validate()
+    return claims
+
+
+def test_discovery_is_served_over_tls_with_the_right_issuer(kc):
+    meta = _discovery(kc)
+    assert meta["issuer"] == kc["issuer"]
+    assert meta["authorization_endpoint"].startswith(kc["issuer"] + "/")
+    assert "S256" in meta["code_challenge_methods_supported"]
+
+
+def test_plain_http_is_redirected_to_https(kc):
+    import requests
+
+    r = requests.get(f"http://{urlsplit(kc['base']).hostname}/realms/{kc['realm']}",
+                     allow_redirects=False, timeout=10)
+    assert r.status_code == 301 and r.headers["Location"].startswith("https://")
+
+
+def test_hsts_is_sent(kc):
+    import requests
+
+    r = requests.get(f"{kc['issuer']}/.well-known/openid-configuration", verify=kc["verify"],
+                     timeout=10)
+    assert "max-age=" in r.headers.get("Strict-Transport-Security", "")
+
+
+def test_user_logs_in_with_pkce_and_the_id_token_verifies(kc):
+    token, error = login(kc, "alice", kc["password"])
+    assert error is None, error
+    claims = verified_claims(kc, token)
+    assert claims["preferred_username"] == "alice"
+    assert claims["email"] == "alice@sandbox.test"
+    assert claims["nonce"] == token["nonce"]
+    assert claims["azp"] == CLIENT_ID
+
+
+def test_wrong_password_fails(kc):
+    token, error = login(kc, "alice", "not-" + kc["password"])
+    assert token is None
+    assert "Invalid username or password" in error
+
+
+def test_account_is_locked_after_repeated_failures(kc):
+    for _ in range(kc["lockout_after"]):
+        token, _error = login(kc, "mallory", "wrong-" + kc["password"])
+        assert token is None
+    token, error = login(kc, "mallory", kc["password"])
+    assert token is None, "the right password still worked after the failures: no lockout"
+
+
+def test_user_created_before_the_upgrade_still_logs_in(kc):
+    token, error = login(kc, "upgrade-survivor", kc["password"])
+    if error and "Invalid username" in error and not kc["host"].file(
+            "/opt/keycloak").exists:
+        pytest.skip("no upgrade history on this host")
+    assert error is None, error
+    assert verified_claims(kc, token)["preferred_username"] == "upgrade-survivor"
+
+
+def test_users_survive_a_restart(kc):
+    kc["host"].run_expect([0], "systemctl restart keycloak")
+    kc["host"].run_expect([0], "timeout 300 sh -c 'until curl -fsS "
+                          "http://127.0.0.1:9000/health/ready >/dev/null; do sleep 3; done'")
+    token, error = login(kc, "alice", kc["password"])
+    assert error is None, error
+
+
+def test_health_is_green_from_the_keycloak_host(kc):
+    out = kc["host"].check_output("curl -fsS http://127.0.0.1:9000/health/ready")
+    assert '"status": "UP"' in out or '"status":"UP"' in out
+
+
+def test_admin_console_is_not_proxied(kc):
+    import requests
+
+    r = requests.get(f"{kc['base']}/admin/master/console/", verify=kc["verify"], timeout=10)
+    assert r.status_code == 404
+
+
+def test_management_database_and_http_ports_are_closed_to_other_hosts(kc):
+    probes = context.hosts("identity_probe")
+    if not probes:
+        pytest.skip("no host in group identity_probe to test reachability from")
+    probe = context.testinfra_host(probes[0].name)
+    for port in (9000, 5432, 8080):
+        result = probe.run(f"timeout 5 bash -c '</dev/tcp/{kc['address']}/{port}'")
+        assert result.rc != 0, f"port {port} of {kc['name']} is reachable from {probes[0].name}"
+    assert probe.run(f"timeout 5 bash -c '</dev/tcp/{kc['address']}/443'").rc == 0
