@@ -21,6 +21,8 @@ from sovctl.paths import project_root
 
 FQDN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
+# Port variables a service connects to rather than listens on.
+CLIENT_PORT_MARKERS = ("_db_", "_smtp_", "_redis_")
 
 
 @dataclass
@@ -159,8 +161,58 @@ def check_role_vars(inv: Inventory) -> list[Problem]:
     return problems
 
 
+def _roles_of(host) -> set[str]:
+    mapping = group_roles()
+    return {r for g in host.groups + ["all"] for r in mapping.get(g, ())}
+
+
+def check_ports(inv: Inventory) -> list[Problem]:
+    """Two services of one host must not claim the same port."""
+    problems = []
+    specs = role_specs()
+    for host in inv.hosts.values():
+        claims: dict[int, list[str]] = {}
+        for role in sorted(_roles_of(host)):
+            for name, spec in (specs.get(role) or {}).items():
+                if not name.endswith("_port") or spec.get("type") != "int" or any(
+                        client in name for client in CLIENT_PORT_MARKERS):
+                    continue
+                value = host.vars.get(name, spec.get("default"))
+                if isinstance(value, int) and value > 0:
+                    claims.setdefault(value, []).append(name)
+        for port, names in sorted(claims.items()):
+            if len(names) > 1:
+                set_here = next((n for n in names if n in host.vars), names[-1])
+                problems.append(Problem(
+                    where_defined(inv, host.name, host.groups, set_here),
+                    f"{set_here} (host {host.name})",
+                    f"port {port} is claimed by {' and '.join(names)}",
+                    "give each service of this host its own port"))
+    return problems
+
+
+def check_secrets(inv: Inventory) -> list[Problem]:
+    """Every generated secret that a role of this inventory uses must be in the vault."""
+    from sovctl.secrets import VAULT_RELPATH, catalogue
+
+    base = inv.path if inv.path.is_dir() else inv.path.parent
+    problems = []
+    used = {r for h in inv.hosts.values() for r in _roles_of(h)}
+    for name, spec in catalogue().items():
+        if spec.get("used_by") not in used:
+            continue
+        missing = [h.name for h in inv.hosts.values()
+                   if spec["used_by"] in _roles_of(h) and not h.vars.get(name)]
+        if missing:
+            problems.append(Problem(
+                str(base / VAULT_RELPATH), name,
+                f"missing (needed by {spec['used_by']} on {', '.join(missing)})",
+                f"run `sovctl secrets ensure -i {base}` to generate it"))
+    return problems
+
+
 def validate(inv: Inventory) -> list[Problem]:
-    return check_sov_vars(inv) + check_role_vars(inv)
+    return check_sov_vars(inv) + check_role_vars(inv) + check_ports(inv) + check_secrets(inv)
 
 
 def raise_on_problems(problems: list[Problem], exit_code: int | None = None) -> None:

@@ -20,7 +20,8 @@ def write(base: Path, files: dict[str, str]) -> Path:
 def make_inventory(tmp_path):
     """Build an inventory: a TURN host with valid site vars, plus any overriding files."""
 
-    def build(extra: dict[str, str] | None = None, name: str = "inv") -> Path:
+    def build(extra: dict[str, str] | None = None, name: str = "inv",
+              with_secrets: bool = True) -> Path:
         files = {
             "hosts.yml": """
                 all:
@@ -39,6 +40,11 @@ def make_inventory(tmp_path):
             """,
         }
         files.update(extra or {})
-        return write(tmp_path / name, files)
+        base = write(tmp_path / name, files)
+        if with_secrets:
+            from sovctl import secrets
+
+            secrets.ensure(base)
+        return base
 
     return build

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from sovctl import __version__
-from sovctl.errors import EXIT_DRIFT, InputError
+from sovctl.errors import EXIT_DRIFT, EXIT_INTERRUPTED, InputError
 from sovctl.inventory import load_inventory
 from sovctl.paths import default_inventory, project_root
 from sovctl.runner import RunRequest, RunResult, run_playbook
@@ -91,6 +91,7 @@ def deploy(inventory: Path, *, service=None, playbook=None, limit=None, tags=Non
     emit(f"Run record: {record}")
     if result.cancelled:
         emit("Deploy interrupted. Re-run the same command to converge.")
+        return EXIT_INTERRUPTED
     if result.rc == 0 and fail_on_change and result.changed:
         emit(f"{result.changed} change(s) in check mode: the hosts drifted from the inventory.")
         return EXIT_DRIFT

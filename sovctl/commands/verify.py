@@ -38,18 +38,21 @@ def run_checks(inventory: Path, services: list[str] | None = None,
              f"--junitxml={junit}", "--rootdir", str(CHECKS_DIR),
              *[str(CHECKS_DIR / f"{m}.py") for m in modules]],
             env=env, capture_output=True, text=True)
-        table = summarize(junit) if junit.exists() else {}
+        table = summarize(junit, list(inv.hosts)) if junit.exists() else {}
     if proc.returncode not in (0, 5):
         echo(proc.stdout[-6000:])
     return proc.returncode, table
 
 
-def summarize(junit: Path) -> dict[tuple[str, str], Counter]:
+def summarize(junit: Path, hosts: list[str]) -> dict[tuple[str, str], Counter]:
+    """Outcomes per (host, service); the host is the test id's leading inventory host name."""
+    by_length = sorted(hosts, key=len, reverse=True)
     table: dict[tuple[str, str], Counter] = {}
     for case in ET.parse(junit).iter("testcase"):  # noqa: S314 - our own pytest output
         service = case.get("classname", "").rsplit(".", 1)[-1]
         name = case.get("name", "")
-        host = name[name.find("[") + 1:].split("-")[0].rstrip("]") if "[" in name else "-"
+        params = name[name.find("[") + 1:].rstrip("]") if "[" in name else ""
+        host = next((h for h in by_length if params == h or params.startswith(h + "-")), "-")
         outcome = "passed"
         for child in case:
             if child.tag in ("failure", "error"):

@@ -8,7 +8,7 @@ from sovctl.inventory import load_inventory
 
 
 def test_ensure_generates_encrypted_secrets_and_keeps_them(make_inventory):
-    inv = make_inventory()
+    inv = make_inventory(with_secrets=False)
     first = secrets.ensure(inv)
     assert first.created_password
     assert set(first.added) == set(secrets.catalogue())
@@ -26,7 +26,7 @@ def test_ensure_generates_encrypted_secrets_and_keeps_them(make_inventory):
 
 
 def test_ensure_adds_only_missing_secrets(make_inventory):
-    inv = make_inventory()
+    inv = make_inventory(with_secrets=False)
     secrets.ensure(inv)
     values = secrets.read_vault(inv)
     del values["vault_tls_ca_passphrase"]
@@ -44,7 +44,7 @@ def test_ensure_adds_only_missing_secrets(make_inventory):
 
 
 def test_vault_without_password_is_an_error_not_a_new_vault(make_inventory):
-    inv = make_inventory()
+    inv = make_inventory(with_secrets=False)
     secrets.ensure(inv)
     (inv / ".vault-pass").unlink()
     with pytest.raises(InputError, match="password file"):
@@ -52,7 +52,7 @@ def test_vault_without_password_is_an_error_not_a_new_vault(make_inventory):
 
 
 def test_inventory_loader_decrypts_the_vault(make_inventory):
-    inv = make_inventory()
+    inv = make_inventory(with_secrets=False)
     secrets.ensure(inv)
     host = load_inventory(inv).hosts["turn1"]
     assert host.vars["vault_coturn_static_auth_secret"] == secrets.read_vault(inv)[

@@ -52,3 +52,21 @@ def test_unknown_region_of_a_known_provider(make_inventory):
     problems = validate(load_inventory(inv))
     assert problems[0].field == "sov_region (host turn1)"
     assert "gra" in problems[0].hint
+
+
+def test_duplicate_port_on_one_host(make_inventory):
+    inv = make_inventory({"group_vars/turn/main.yml": "coturn_tls_listening_port: 3478\n"})
+    problems = validate(load_inventory(inv))
+    assert len(problems) == 1
+    assert problems[0].file.endswith("group_vars/turn/main.yml")
+    assert "port 3478 is claimed by coturn_listening_port and coturn_tls_listening_port" in \
+        problems[0].message
+
+
+def test_missing_secret_names_the_vault_and_the_fix(make_inventory):
+    inv = make_inventory(with_secrets=False)
+    problems = validate(load_inventory(inv))
+    assert [p.field for p in problems] == ["vault_coturn_static_auth_secret",
+                                           "vault_tls_ca_passphrase"]
+    assert problems[0].file.endswith("group_vars/all/vault.yml")
+    assert "sovctl secrets ensure" in problems[0].hint

@@ -1,0 +1,74 @@
+"""The newcomer's path, for real: sandbox up, deploy (interrupted, then re-run), verify.
+
+Uses the sandbox inventory and its podman hosts; removes them at the end.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+SOVCTL = [sys.executable, "-m", "sovctl"]
+
+
+def run(*args, timeout=900):
+    return subprocess.run([*SOVCTL, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def changed_total(output: str) -> int:
+    return sum(int(n) for n in re.findall(r"changed=(\d+)", output.split("RECAP", 1)[-1]))
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    assert run("sandbox", "down").returncode == 0
+    up = run("sandbox", "up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    yield
+    run("sandbox", "down")
+
+
+def test_interrupted_deploy_reruns_cleanly_and_verifies(sandbox):
+    proc = subprocess.Popen([*SOVCTL, "deploy"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    seen = []
+    deadline = time.monotonic() + 600
+    for line in proc.stdout:
+        seen.append(line)
+        if "coturn : Install the coturn package" in line or time.monotonic() > deadline:
+            proc.send_signal(signal.SIGINT)
+            break
+    rest, _ = proc.communicate(timeout=300)
+    out = "".join(seen) + rest
+    assert proc.returncode == 130, out
+    assert "Re-run the same command" in out
+
+    second = run("deploy")
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert changed_total(second.stdout) > 0  # it finished what the interruption left
+
+    third = run("deploy")
+    assert third.returncode == 0, third.stdout[-3000:]
+    assert changed_total(third.stdout) == 0, third.stdout[-3000:]
+
+    status = run("sandbox", "status")
+    assert "turns:127.0.0.1:5349" in status.stdout
+    assert "TURN test credentials" in status.stdout
+
+    verify = run("verify")
+    assert verify.returncode == 0, verify.stdout[-5000:]
+    assert re.search(r"sandbox-turn\s+coturn\s+\d+\s+0\s", verify.stdout), verify.stdout
+
+
+def test_published_ports_listen_on_loopback_only(sandbox):
+    out = subprocess.run(["podman", "port", "sandbox-turn"], capture_output=True, text=True,
+                         env=dict(os.environ)).stdout
+    assert out.strip(), "no published ports"
+    for line in out.strip().splitlines():
+        assert "-> 127.0.0.1:" in line, line
