@@ -51,7 +51,9 @@ class RunResult:
 
 @dataclass
 class RunRequest:
-    playbook: Path
+    """One ansible-playbook run; several playbooks run in order as one play list."""
+
+    playbooks: list[Path]
     inventory: Path
     limit: str | None = None
     tags: str | None = None
@@ -154,7 +156,7 @@ def run_playbook(req: RunRequest, emit: Callable[[str], None] = print) -> RunRes
             runner = ansible_runner.run(
                 private_data_dir=pdd,
                 project_dir=str(project_root()),
-                playbook=str(req.playbook.resolve()),
+                playbook=str(_play_list(req.playbooks, Path(pdd))),
                 inventory=str(req.inventory.resolve()),
                 limit=req.limit,
                 tags=req.tags,
@@ -175,6 +177,16 @@ def run_playbook(req: RunRequest, emit: Callable[[str], None] = print) -> RunRes
             signal.signal(signal.SIGINT, previous)
     return RunResult(rc=rc, status=status, hosts=progress.stats, failures=progress.failures,
                      cancelled=cancel.is_set())
+
+
+def _play_list(playbooks: list[Path], workdir: Path) -> Path:
+    """One playbook as is; several through a generated playbook that imports each in order."""
+    if len(playbooks) == 1:
+        return playbooks[0].resolve()
+    wrapper = workdir / "sovctl-plays.yml"
+    wrapper.write_text("---\n" + "".join(
+        f"- name: {p.stem}\n  ansible.builtin.import_playbook: {p.resolve()}\n" for p in playbooks))
+    return wrapper
 
 
 def _quote(arg: str) -> str:

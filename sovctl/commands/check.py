@@ -24,7 +24,7 @@ def check(inventory: Path, offline: bool = False, emit=click.echo) -> int:
     emit(f"Inventory {inventory}: {len(inv.hosts)} host(s), every variable valid.")
     if offline:
         return 0
-    result = run_playbook(RunRequest(playbook=project_root() / "playbooks" / "preflight.yml",
+    result = run_playbook(RunRequest(playbooks=[project_root() / "playbooks" / "preflight.yml"],
                                      inventory=inventory,
                                      vault_password_file=inv.vault_password_file),
                           emit=lambda line: None)

@@ -17,22 +17,30 @@ from sovctl.runner import RunRequest, RunResult, run_playbook
 from sovctl.validate import raise_on_problems, validate
 
 
-def resolve_playbook(service: str | None, playbook: Path | None) -> Path:
+# Playbooks that are not services of their own.
+NOT_SERVICES = {"site", "common", "firewall", "preflight", "edge"}
+
+
+def services() -> list[str]:
+    books = project_root() / "playbooks"
+    return sorted(p.stem for p in books.glob("*.yml") if p.stem not in NOT_SERVICES)
+
+
+def resolve_playbooks(service: str | None, playbook: Path | None) -> list[Path]:
+    """site.yml; or for one service: the baseline, its playbook and the firewall."""
     if playbook and service:
         raise InputError("--service and --playbook are exclusive", hint="give only one")
     if playbook:
         if not playbook.is_file():
             raise InputError("playbook not found", file=str(playbook))
-        return playbook
+        return [playbook]
     books = project_root() / "playbooks"
     if service:
-        path = books / f"{service}.yml"
-        if not path.is_file():
-            names = sorted(p.stem for p in books.glob("*.yml") if p.stem != "site")
+        if service not in services():
             raise InputError(f"unknown service {service!r}", field="--service",
-                             hint="one of: " + ", ".join(names))
-        return path
-    return books / "site.yml"
+                             hint="one of: " + ", ".join(services()))
+        return [books / "common.yml", books / f"{service}.yml", books / "firewall.yml"]
+    return [books / "site.yml"]
 
 
 def state_dir() -> Path:
@@ -47,7 +55,7 @@ def write_run_record(req: RunRequest, result: RunResult, started: dt.datetime) -
         "sovctl": __version__,
         "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "playbook": str(req.playbook),
+        "playbooks": [str(p) for p in req.playbooks],
         "inventory": str(req.inventory),
         "limit": req.limit, "tags": req.tags, "check": req.check,
         "rc": result.rc, "status": result.status, "cancelled": result.cancelled,
@@ -79,11 +87,11 @@ def deploy(inventory: Path, *, service=None, playbook=None, limit=None, tags=Non
            emit=click.echo) -> int:
     inv = load_inventory(inventory)
     raise_on_problems(validate(inv))
-    req = RunRequest(playbook=resolve_playbook(service, playbook), inventory=inventory,
+    req = RunRequest(playbooks=resolve_playbooks(service, playbook), inventory=inventory,
                      limit=limit, tags=tags, skip_tags=skip_tags, check=check, diff=diff,
                      verbosity=verbosity, vault_password_file=inv.vault_password_file)
     started = dt.datetime.now(dt.UTC)
-    emit(f"sovctl {__version__}: {req.playbook.name} on {inventory}"
+    emit(f"sovctl {__version__}: {', '.join(p.name for p in req.playbooks)} on {inventory}"
          + (" (check mode)" if check else ""))
     result = run_playbook(req, emit=emit)
     emit(recap(result))

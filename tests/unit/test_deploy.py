@@ -68,7 +68,7 @@ def test_unknown_service_lists_the_known_ones(make_inventory, no_runner):
     result = CliRunner().invoke(cli, ["deploy", "-i", str(make_inventory()),
                                       "--service", "zoom"])
     assert result.exit_code == 65
-    assert "Hint: one of: coturn" in result.output
+    assert "Hint: one of: conferencing, coturn, identity" in result.output
 
 
 def test_missing_inventory_is_named(no_runner, tmp_path):
@@ -91,7 +91,8 @@ def test_run_record_has_counts_and_no_variables(make_inventory, no_runner, tmp_p
     assert secret not in text
     data = json.loads(text)
     assert data["hosts"]["turn1"]["ok"] == 3
-    assert data["playbook"].endswith("coturn.yml")
+    assert [p.rsplit("/", 1)[-1] for p in data["playbooks"]] == [
+        "common.yml", "coturn.yml", "firewall.yml"]
 
 
 def test_fail_on_change_reports_drift(make_inventory, monkeypatch, tmp_path):

@@ -1,0 +1,104 @@
+"""Exposure and hardening, measured from another host with real scanners.
+
+nmap must find exactly the declared public TCP ports open on every host,
+internal ports must be closed to hosts that are not their declared peers,
+testssl.sh must find no old protocol, weak cipher or flagged vulnerability on
+any TLS endpoint, and SSH must refuse passwords. Needs a host in group
+``scanner`` (molecule's stack scenario) with nmap, testssl.sh and ssh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+
+from sovctl.checks import context
+
+HAS_INVENTORY = bool(os.environ.get("SOVCTL_VERIFY_INVENTORY")
+                     or os.environ.get("MOLECULE_INVENTORY_FILE"))
+SCANNERS = [h.name for h in context.hosts("scanner")] if HAS_INVENTORY else []
+TARGETS = sorted({h.name for g in ("turn", "identity", "edge", "conferencing", "office")
+                  for h in context.hosts(g)}) if HAS_INVENTORY else []
+pytestmark = pytest.mark.skipif(not SCANNERS or not TARGETS,
+                                reason="no host in group 'scanner' to scan from")
+
+
+@pytest.fixture(scope="module")
+def scanner():
+    return context.testinfra_host(SCANNERS[0])
+
+
+@pytest.fixture(scope="module", params=TARGETS)
+def target(request):
+    host = context.testinfra_host(request.param)
+    declared = json.loads(host.file("/etc/sovctl/firewall-declared.json").content_string)
+    return {"name": request.param, "host": host, "address": context.address_of(request.param),
+            "declared": declared}
+
+
+def _ports(spec) -> set[int]:
+    text = str(spec)
+    if "-" in text:
+        low, high = map(int, text.split("-"))
+        return set(range(low, high + 1))
+    return {int(text)}
+
+
+def test_nmap_finds_exactly_the_declared_public_tcp_ports(scanner, target):
+    expected = set()
+    for rule in target["declared"]:
+        if rule.get("proto", "tcp") == "tcp" and rule.get("from", "any") == "any":
+            expected |= _ports(rule["port"])
+    out = scanner.check_output(f"nmap -Pn -n -sS -p- --min-rate 3000 -T4 --open -oG - "
+                               f"{target['address']}")
+    found = {int(p) for p in re.findall(r"(\d+)/open/tcp", out)}
+    assert found == expected, f"open {sorted(found)}, declared {sorted(expected)}"
+
+
+def test_restricted_ports_are_closed_to_other_hosts(scanner, target):
+    restricted = sorted({p for rule in target["declared"] if rule.get("from", "any") != "any"
+                         and rule.get("proto", "tcp") == "tcp" for p in _ports(rule["port"])})
+    if not restricted:
+        pytest.skip(f"{target['name']} declares no peer-only TCP port")
+    ports = ",".join(map(str, restricted))
+    out = scanner.check_output(f"nmap -Pn -n -sS -p {ports} -oG - {target['address']}")
+    assert "/open/" not in out, out
+
+
+def test_ssh_refuses_passwords(scanner, target):
+    result = scanner.run(
+        "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+        "-o PreferredAuthentications=password,keyboard-interactive -o ConnectTimeout=5 "
+        f"root@{target['address']} true")
+    assert result.rc == 255
+    assert "Permission denied (publickey)" in result.stderr, result.stderr
+
+
+def tls_endpoints():
+    endpoints = []
+    for h in context.hosts("edge") if HAS_INVENTORY else []:
+        endpoints.append((h.name, 443))
+    for h in context.hosts("turn") if HAS_INVENTORY else []:
+        endpoints.append((h.name, int(h.vars.get("coturn_tls_listening_port", 5349))))
+    return endpoints
+
+
+@pytest.mark.parametrize("name,port", tls_endpoints())
+def test_testssl_finds_no_weakness(scanner, name, port):
+    address = context.address_of(name)
+    ca = context.testinfra_host(name).file("/etc/ssl/sovctl/ca.crt").content_string
+    scanner.run("mkdir -p /tmp/sovctl-testssl")
+    scanner.run(f"cat > /tmp/sovctl-testssl/ca.pem <<'EOF'\n{ca}EOF")
+    report = f"/tmp/sovctl-testssl/{name}-{port}.json"
+    scanner.run(f"rm -f {report}; timeout 600 testssl --quiet --warnings off --color 0 "
+                f"--add-ca /tmp/sovctl-testssl/ca.pem -p -s -U --jsonfile {report} "
+                f"{address}:{port}")
+    findings = json.loads(scanner.file(report).content_string)
+    bad = [f for f in findings if f.get("severity") in ("MEDIUM", "HIGH", "CRITICAL")]
+    offered_old = [f for f in findings if f["id"] in ("SSLv2", "SSLv3", "TLS1", "TLS1_1")
+                   and "not offered" not in f.get("finding", "")]
+    assert not offered_old, offered_old
+    assert not bad, json.dumps(bad, indent=1)
