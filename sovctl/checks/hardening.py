@@ -90,12 +90,11 @@ def tls_endpoints():
 def test_testssl_finds_no_weakness(scanner, name, port):
     address = context.address_of(name)
     ca = context.testinfra_host(name).file("/etc/ssl/sovctl/ca.crt").content_string
-    scanner.run("mkdir -p /tmp/sovctl-testssl")
-    scanner.run(f"cat > /tmp/sovctl-testssl/ca.pem <<'EOF'\n{ca}EOF")
-    report = f"/tmp/sovctl-testssl/{name}-{port}.json"
-    scanner.run(f"rm -f {report}; timeout 600 testssl --quiet --warnings off --color 0 "
-                f"--add-ca /tmp/sovctl-testssl/ca.pem -p -s -U --jsonfile {report} "
-                f"{address}:{port}")
+    workdir = scanner.check_output("mktemp -d")
+    scanner.run(f"cat > {workdir}/ca.pem <<'EOF'\n{ca}EOF")
+    report = f"{workdir}/{name}-{port}.json"
+    scanner.run(f"timeout 600 testssl --quiet --warnings off --color 0 "
+                f"--add-ca {workdir}/ca.pem -p -s -U --jsonfile {report} {address}:{port}")
     findings = json.loads(scanner.file(report).content_string)
     bad = [f for f in findings if f.get("severity") in ("MEDIUM", "HIGH", "CRITICAL")]
     offered_old = [f for f in findings if f["id"] in ("SSLv2", "SSLv3", "TLS1", "TLS1_1")
