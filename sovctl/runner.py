@@ -22,6 +22,7 @@ ENV_ALLOW = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TERM", "SSH_AUTH_SOCK", 
              "CONTAINERS_CONF", "VIRTUAL_ENV", "http_proxy", "https_proxy", "no_proxy")
 ENV_ALLOW_PREFIXES = ("ANSIBLE_", "SOVCTL_", "MOLECULE_")
 
+REPORT_PREFIX = "sovctl report:"
 STAT_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
 
 
@@ -43,6 +44,8 @@ class RunResult:
     hosts: dict[str, HostStats] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)
     cancelled: bool = False
+    # host -> msg of the tasks named "sovctl report: ..." (read-only playbooks report through them)
+    reports: dict[str, object] = field(default_factory=dict)
 
     @property
     def changed(self) -> int:
@@ -85,6 +88,7 @@ class _Progress:
         self.emit = emit
         self.failures: list[dict] = []
         self.stats: dict[str, HostStats] = {}
+        self.reports: dict[str, object] = {}
 
     def __call__(self, event: dict) -> bool:
         kind = event.get("event", "")
@@ -95,6 +99,8 @@ class _Progress:
         label = f"{role} : {task}" if role else task
         if kind == "playbook_on_play_start":
             self.emit(f"\nPLAY {data.get('play', '')}")
+        elif kind == "runner_on_ok" and task.startswith(REPORT_PREFIX):
+            self.reports[host] = (data.get("res") or {}).get("msg")
         elif kind == "runner_on_ok":
             res = data.get("res") or {}
             # no_log results reach us censored, without their changed flag.
@@ -176,7 +182,7 @@ def run_playbook(req: RunRequest, emit: Callable[[str], None] = print) -> RunRes
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     return RunResult(rc=rc, status=status, hosts=progress.stats, failures=progress.failures,
-                     cancelled=cancel.is_set())
+                     cancelled=cancel.is_set(), reports=progress.reports)
 
 
 def _play_list(playbooks: list[Path], workdir: Path) -> Path:

@@ -16,7 +16,6 @@ from sovctl.paths import default_inventory, project_root
 from sovctl.runner import RunRequest, RunResult, run_playbook
 from sovctl.validate import raise_on_problems, validate
 
-
 # Playbooks that are not services of their own.
 NOT_SERVICES = {"site", "common", "firewall", "preflight", "edge"}
 

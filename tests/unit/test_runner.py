@@ -37,3 +37,10 @@ def test_environment_is_an_allow_list(monkeypatch):
     assert "AWS_SECRET_ACCESS_KEY" not in env
     assert env["ANSIBLE_FORKS"] == "7"
     assert env["ANSIBLE_ROLES_PATH"].endswith("roles")
+
+
+def test_report_tasks_are_collected_per_host():
+    p = _Progress(lambda _: None)
+    p({"event": "runner_on_ok", "event_data": {"host": "h1", "task": "sovctl report: status",
+                                               "res": {"msg": ["unit coturn active"]}}})
+    assert p.reports == {"h1": ["unit coturn active"]}
