@@ -22,7 +22,7 @@ ENV_ALLOW = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TERM", "SSH_AUTH_SOCK", 
              "CONTAINERS_CONF", "VIRTUAL_ENV", "http_proxy", "https_proxy", "no_proxy")
 ENV_ALLOW_PREFIXES = ("ANSIBLE_", "SOVCTL_", "MOLECULE_")
 
-REPORT_PREFIX = "sovctl report:"
+REPORT_PREFIX = "Report to sovctl:"
 STAT_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
 
 
@@ -44,7 +44,7 @@ class RunResult:
     hosts: dict[str, HostStats] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)
     cancelled: bool = False
-    # host -> msg of the tasks named "sovctl report: ..." (read-only playbooks report through them)
+    # host -> msg of the tasks named "Report to sovctl: ..." (read-only playbooks report through them)
     reports: dict[str, object] = field(default_factory=dict)
 
     @property

@@ -41,6 +41,6 @@ def test_environment_is_an_allow_list(monkeypatch):
 
 def test_report_tasks_are_collected_per_host():
     p = _Progress(lambda _: None)
-    p({"event": "runner_on_ok", "event_data": {"host": "h1", "task": "sovctl report: status",
+    p({"event": "runner_on_ok", "event_data": {"host": "h1", "task": "Report to sovctl: status",
                                                "res": {"msg": ["unit coturn active"]}}})
     assert p.reports == {"h1": ["unit coturn active"]}
