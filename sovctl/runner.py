@@ -44,7 +44,7 @@ class RunResult:
     hosts: dict[str, HostStats] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)
     cancelled: bool = False
-    # host -> msg of the tasks named "Report to sovctl: ..." (read-only playbooks report through them)
+    # host -> msg of tasks named "Report to sovctl: ..." (how read-only playbooks report)
     reports: dict[str, object] = field(default_factory=dict)
 
     @property
