@@ -6,9 +6,9 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
 VENV ?= .venv
-SCENARIOS ?= coturn artifact keycloak
+SCENARIOS ?= coturn artifact keycloak livekit collabora
 APT_PACKAGES := podman runc debootstrap uidmap slirp4netns containernetworking-plugins \
-	python3-venv openssh-client git make
+	python3-venv openssh-client git make libxml2-utils
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export CONTAINERS_CONF := $(CURDIR)/molecule/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg

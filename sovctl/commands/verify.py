@@ -17,7 +17,8 @@ from sovctl.paths import default_inventory
 
 CHECKS_DIR = Path(__file__).resolve().parent.parent / "checks"
 # Which checks module serves which inventory group.
-SERVICE_CHECKS = {"turn": "coturn"}
+SERVICE_CHECKS = {"turn": "coturn", "conferencing": "livekit", "redis": "redis",
+                  "office": "collabora"}
 
 
 def run_checks(inventory: Path, services: list[str] | None = None,
