@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 SCENARIOS ?= coturn artifact keycloak livekit collabora
 APT_PACKAGES := podman runc debootstrap uidmap slirp4netns containernetworking-plugins \
-	python3-venv openssh-client git make libxml2-utils
+	python3-venv openssh-client git make libxml2-utils chromium
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export CONTAINERS_CONF := $(CURDIR)/molecule/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
