@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
-
-def write(base: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        path = base / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
-    return base
+from tests.helpers import write
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ endpoint variables (templates, role defaults) the way the roles will."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,16 +10,10 @@ import pytest
 from sovctl.audit import catalogue, hostvars, inputs
 from sovctl.audit.service import AuditRequest, run_audit
 from sovctl.errors import InputError
+from tests.helpers import write
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def write(base: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = base / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
-    return base
 
 
 PRECEDENCE = {

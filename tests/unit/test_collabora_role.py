@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -12,15 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers import role_filters
+
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "collabora"
 
 
 def _filters():
-    spec = importlib.util.spec_from_file_location(
-        "collabora_filters", ROLE / "filter_plugins" / "collabora.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.FilterModule().filters()
+    return role_filters("collabora")
 
 
 def _coolwsd_check(secure_password: str, password: str) -> bool:

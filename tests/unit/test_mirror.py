@@ -4,7 +4,6 @@ artifact role's interface. Upstreams are small fixture files served on 127.0.0.1
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import re
@@ -21,6 +20,7 @@ from sovctl import mirror
 from sovctl.cli import cli
 from sovctl.errors import InputError
 from sovctl.paths import project_root
+from tests.helpers import role_filters
 
 ROLE = project_root() / "roles" / "artifact"
 
@@ -206,11 +206,7 @@ def test_maven_coordinates_become_central_urls():
 
 
 def _role_filters():
-    spec = importlib.util.spec_from_file_location(
-        "artifact_filters", ROLE / "filter_plugins" / "artifact.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.FilterModule().filters()
+    return role_filters("artifact")
 
 
 def test_role_and_sovctl_agree_on_download_urls():

@@ -1,0 +1,27 @@
+"""Small helpers shared by the test modules."""
+
+from __future__ import annotations
+
+import importlib.util
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(base: Path, files: dict[str, str]) -> Path:
+    """Write dedented files under base (creating directories); returns base."""
+    for rel, text in files.items():
+        path = base / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    return base
+
+
+def role_filters(role: str) -> dict:
+    """The Jinja filters a role ships in filter_plugins/<role>.py, as Ansible loads them."""
+    spec = importlib.util.spec_from_file_location(
+        f"{role}_filters", ROOT / "roles" / role / "filter_plugins" / f"{role}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FilterModule().filters()
