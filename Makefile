@@ -40,7 +40,7 @@ image: deps venv
 	$(VENV)/bin/python -m sovctl.hostimage
 
 lint: venv
-	ruff check sovctl tests bench
+	ruff check sovctl tests bench molecule
 	yamllint -s .
 	ansible-lint --profile production --offline
 
