@@ -76,8 +76,8 @@ def _read_state() -> dict | None:
         return None
 
 
-def start(refs: list[str]) -> dict:
-    artifacts = fill(refs)
+def serve(directory: Path, artifacts: list[str]) -> dict:
+    """Serve directory on the bridge (reusing this scenario's server while it has time left)."""
     state = _read_state()
     if state and _alive(state["pid"]):
         # Reuse a running server only while it has time left for a whole playbook run.
@@ -88,8 +88,7 @@ def start(refs: list[str]) -> dict:
     with open(log, "w") as out:
         proc = subprocess.Popen(
             ["timeout", str(LIFETIME_SECONDS), sys.executable, "-m", "sovctl", "mirror", "serve",
-             str(ephemeral_dir() / "mirror"), "--bind", bridge_gateway(), "--port", "0",
-             "--quiet"],
+             str(directory), "--bind", bridge_gateway(), "--port", "0", "--quiet"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
     deadline = time.monotonic() + 20
@@ -105,6 +104,10 @@ def start(refs: list[str]) -> dict:
         time.sleep(0.2)
     _kill(proc.pid)
     raise SystemExit(f"`sovctl mirror serve` did not start:\n{log.read_text()}")
+
+
+def start(refs: list[str]) -> dict:
+    return serve(ephemeral_dir() / "mirror", fill(refs))
 
 
 def _kill(pid: int) -> None:
