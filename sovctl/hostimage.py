@@ -25,8 +25,22 @@ SUITE = os.environ.get("SOVCTL_TESTHOST_SUITE", "trixie")
 MIRROR = os.environ.get("SOVCTL_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "python3", "python3-apt", "iproute2", "procps",
-    "ca-certificates", "openssh-client", "sudo",
+    "ca-certificates", "openssh-client", "openssh-server", "sudo",
 ]
+# Each host gets its own SSH host keys at first boot, as a cloud image does (the
+# image itself carries none).
+HOSTKEYS_UNIT = """[Unit]
+Description=Generate this host's SSH host keys (first boot)
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target
+"""
 # Units that cannot work inside a container: masked so `systemctl is-system-running`
 # reports what the roles did, not the container's limits.
 MASKED_UNITS = [
@@ -40,7 +54,7 @@ MASKED_UNITS = [
 
 def recipe() -> dict:
     return {"suite": SUITE, "mirror": MIRROR, "packages": PACKAGES, "masked": MASKED_UNITS,
-            "recipe_version": 3}
+            "hostkeys_unit": HOSTKEYS_UNIT, "recipe_version": 4}
 
 
 def image_tag() -> str:
@@ -79,6 +93,13 @@ def build(force: bool = False, log=print) -> str:
             if link.is_symlink() or link.exists():
                 link.unlink()
             link.symlink_to("/dev/null")
+        for key in (rootfs / "etc/ssh").glob("ssh_host_*"):
+            key.unlink()
+        unit = rootfs / "etc/systemd/system/sovctl-ssh-hostkeys.service"
+        unit.write_text(HOSTKEYS_UNIT)
+        wants = rootfs / "etc/systemd/system/multi-user.target.wants"
+        wants.mkdir(parents=True, exist_ok=True)
+        (wants / unit.name).symlink_to(f"/etc/systemd/system/{unit.name}")
         (rootfs / "etc/hostname").write_text("testhost\n")
         (rootfs / "etc/machine-id").write_text("")
         shutil.rmtree(rootfs / "var/lib/apt/lists", ignore_errors=True)

@@ -1,19 +1,37 @@
-"""The local sandbox: systemd test hosts in podman, described by inventories/sandbox."""
+"""The local sandbox: systemd test hosts in podman, described by inventories/sandbox.
+
+The hosts get fixed addresses on a podman network of their own (``sandbox_subnet``,
+``ansible_host``), so the inventory can name them; the network's gateway is this
+machine, where ``up`` serves the artifact mirror the hosts install Keycloak and
+LiveKit from (``sov_artifact_mirror``).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import os
 import shutil
+import signal
 import subprocess
-from dataclasses import dataclass
+import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from sovctl.errors import UnavailableError
+import yaml
+
+from sovctl.errors import InputError, UnavailableError
 from sovctl.inventory import load_inventory
 from sovctl.paths import default_inventory, project_root
 
 LABEL = "io.sovctl.sandbox"
+NETWORK = "sovctl-sandbox"
+# The artifacts the sandbox installs from its mirror: role name -> (catalogue name, version var).
+MIRRORED = {"keycloak": ("keycloak", "keycloak_version"),
+            "livekit": ("livekit-server", "livekit_version")}
 
 
 @dataclass
@@ -21,8 +39,10 @@ class SandboxHost:
     name: str
     groups: list[str]
     ports: list[str]
+    ip: str = ""
     state: str = "absent"
     address: str = ""
+    vars: dict = field(default_factory=dict)
 
 
 def podman_env() -> dict[str, str]:
@@ -31,20 +51,63 @@ def podman_env() -> dict[str, str]:
     return env
 
 
-def _podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+def _podman(*args: str, check: bool = True, stdin: str | None = None
+            ) -> subprocess.CompletedProcess:
     if shutil.which("podman") is None:
         raise UnavailableError("podman is not installed",
                                hint="run `make deps` (apt-get install podman runc)")
-    return subprocess.run(["podman", *args], check=check, capture_output=True, text=True,
-                          env=podman_env())
+    proc = subprocess.run(["podman", *args], capture_output=True, text=True, env=podman_env(),
+                          input=stdin)
+    if check and proc.returncode != 0:
+        raise UnavailableError(f"podman {' '.join(args[:2])} failed: {proc.stderr.strip()}",
+                               hint="see `podman ps -a`; `sovctl sandbox down` removes the sandbox")
+    return proc
+
+
+def state_dir(inventory: Path | None = None) -> Path:
+    """Runtime state of the sandbox (mirror, its server): .sovctl/sandbox in the project."""
+    path = project_root() / ".sovctl" / "sandbox"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def hosts(inventory: Path | None = None) -> list[SandboxHost]:
-    inv = load_inventory(inventory or default_inventory())
+    inventory = Path(inventory or default_inventory())
+    inv = load_inventory(inventory)
     found = []
     for h in inv.hosts.values():
-        found.append(SandboxHost(h.name, h.groups, list(h.vars.get("sandbox_ports") or [])))
+        found.append(SandboxHost(h.name, h.groups, list(h.vars.get("sandbox_ports") or []),
+                                 _literal_ip(h.vars.get("ansible_host")), vars=h.vars))
     return found
+
+
+def _literal_ip(value) -> str:
+    try:
+        return str(ipaddress.ip_address(str(value)))
+    except ValueError:
+        return ""
+
+
+def network(inventory: Path | None = None) -> tuple[str, str]:
+    """(subnet, gateway) of the sandbox network, from ``sandbox_subnet``."""
+    inventory = Path(inventory or default_inventory())
+    found = hosts(inventory)
+    subnet = next((h.vars.get("sandbox_subnet") for h in found if h.vars.get("sandbox_subnet")),
+                  None)
+    if not subnet:
+        return "", ""
+    try:
+        net = ipaddress.ip_network(subnet)
+    except ValueError as exc:
+        raise InputError(f"sandbox_subnet {subnet!r} is not a network: {exc}",
+                         file=str(inventory / "hosts.yml"), field="sandbox_subnet",
+                         hint="write it as an IPv4 network, e.g. 10.231.47.0/24") from exc
+    for h in found:
+        if h.ip and ipaddress.ip_address(h.ip) not in net:
+            raise InputError(f"ansible_host {h.ip} of {h.name} is outside sandbox_subnet {subnet}",
+                             file=str(inventory / "hosts.yml"), field=f"{h.name}.ansible_host",
+                             hint=f"give {h.name} an address in {subnet}")
+    return str(net), str(next(net.hosts()))
 
 
 def inspect(host: SandboxHost) -> SandboxHost:
@@ -52,21 +115,182 @@ def inspect(host: SandboxHost) -> SandboxHost:
     if proc.returncode == 0:
         data = json.loads(proc.stdout)[0]
         host.state = data["State"]["Status"]
-        host.address = data["NetworkSettings"].get("IPAddress", "")
+        nets = data["NetworkSettings"].get("Networks") or {}
+        host.address = (nets.get(NETWORK, {}).get("IPAddress")
+                        or data["NetworkSettings"].get("IPAddress", ""))
+    else:
+        host.state, host.address = "absent", ""
     return host
+
+
+def _ensure_network(subnet: str, gateway: str, log) -> None:
+    if _podman("network", "exists", NETWORK, check=False).returncode == 0:
+        return
+    _podman("network", "create", "--subnet", subnet, "--gateway", gateway,
+            "--label", f"{LABEL}=1", NETWORK)
+    log(f"created podman network {NETWORK} ({subnet})")
+
+
+# --------------------------------------------------------------------------
+# SSH: sovctl reaches the sandbox's hosts as it reaches real servers
+
+
+def ssh_dir(inventory: Path) -> Path:
+    path = Path(inventory) / ".sovctl-ssh"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def ssh_key(inventory: Path) -> Path:
+    """The sandbox's SSH key (generated once, kept beside the inventory's vault password)."""
+    key = ssh_dir(inventory) / "id_ed25519"
+    if not key.is_file():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sovctl-sandbox",
+                        "-f", str(key)], check=True)
+    return key
+
+
+def authorize(inventory: Path, found: list[SandboxHost], log=print) -> None:
+    """Authorize the sandbox key for root on each host and record the hosts' keys."""
+    key = ssh_key(inventory)
+    public = Path(f"{key}.pub").read_text()
+    for host in found:
+        _podman("exec", "-i", host.name, "sh", "-c",
+                "umask 077 && mkdir -p /root/.ssh && cat > /root/.ssh/authorized_keys",
+                stdin=public)
+    lines = []
+    for host in found:
+        deadline = time.monotonic() + 60
+        while True:
+            scan = subprocess.run(["ssh-keyscan", "-T", "3", "-t", "ed25519", host.ip],
+                                  capture_output=True, text=True)
+            keys = [ln for ln in scan.stdout.splitlines() if ln and not ln.startswith("#")]
+            if keys:
+                lines += keys
+                break
+            if time.monotonic() > deadline:
+                raise UnavailableError(f"{host.name} ({host.ip}) does not answer on SSH",
+                                       hint=f"see `podman exec {host.name} systemctl status ssh`")
+            time.sleep(1)
+    (ssh_dir(inventory) / "known_hosts").write_text("\n".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------
+# The artifact mirror, served on the network's gateway
+
+
+def mirror_refs(inventory: Path | None = None) -> list[str]:
+    """The catalogue artifacts the sandbox's roles install, at the versions they pin."""
+    inventory = Path(inventory or default_inventory())
+    refs = []
+    groups = {g for h in hosts(inventory) for g in h.groups}
+    wanted = {"keycloak": "identity", "livekit": "conferencing"}
+    for role, (name, var) in MIRRORED.items():
+        if wanted[role] not in groups:
+            continue
+        defaults = yaml.safe_load((project_root() / "roles" / role / "defaults" / "main.yml")
+                                  .read_text())
+        refs.append(f"{name}@{defaults[var]}")
+    return refs
+
+
+def _mirror_url(inventory: Path) -> str:
+    inv = load_inventory(inventory)
+    url = next((str(h.vars["sov_artifact_mirror"]) for h in inv.hosts.values()
+                if h.vars.get("sov_artifact_mirror")), "")
+    return url
+
+
+def _mirror_state() -> dict | None:
+    try:
+        return json.loads((state_dir() / "mirror.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _mirror_alive(state: dict | None) -> bool:
+    if not state:
+        return False
+    try:
+        cmdline = Path(f"/proc/{state['pid']}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"mirror" in cmdline and b"serve" in cmdline
+
+
+def mirror_up(inventory: Path | None = None, log=print) -> str:
+    """Fill the sandbox's mirror and serve it where ``sov_artifact_mirror`` points."""
+    from sovctl import mirror
+
+    inventory = Path(inventory or default_inventory())
+    url = _mirror_url(inventory)
+    refs = mirror_refs(inventory)
+    if not url or not refs:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname or not parts.port:
+        raise InputError(f"sov_artifact_mirror {url!r} is not http://ADDRESS:PORT",
+                         file=str(inventory / "group_vars" / "all" / "main.yml"),
+                         field="sov_artifact_mirror",
+                         hint="the sandbox serves its mirror at http://<gateway>:<port>")
+    state = _mirror_state()
+    if _mirror_alive(state) and state.get("url") == url and state.get("artifacts") == refs:
+        return url
+    mirror_stop()
+    directory = state_dir() / "mirror"
+    log(f"Filling the sandbox's artifact mirror: {', '.join(refs)} "
+        "(from the local cache; the first time LiveKit is built, which takes minutes)")
+    mirror.sync(directory, only=refs, log=log)
+    logfile = state_dir() / "mirror.log"
+    with open(logfile, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sovctl", "mirror", "serve", str(directory),
+             "--bind", parts.hostname, "--port", str(parts.port), "--quiet"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if "Serving" in logfile.read_text():
+            (state_dir() / "mirror.json").write_text(
+                json.dumps({"pid": proc.pid, "url": url, "artifacts": refs}))
+            log(f"serving the artifact mirror at {url}")
+            return url
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    raise UnavailableError(f"the sandbox's mirror did not start at {url}:\n"
+                           f"{logfile.read_text().strip()}",
+                           hint="another program may hold the port: change sov_artifact_mirror")
+
+
+def mirror_stop() -> None:
+    state = _mirror_state()
+    if _mirror_alive(state):
+        with contextlib.suppress(OSError):
+            os.killpg(state["pid"], signal.SIGTERM)
+    (state_dir() / "mirror.json").unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------
 
 
 def up(inventory: Path | None = None, log=print) -> list[SandboxHost]:
     from sovctl import hostimage, secrets
 
     os.environ.setdefault("CONTAINERS_CONF", podman_env()["CONTAINERS_CONF"])
+    inventory = Path(inventory or default_inventory())
+    subnet, gateway = network(inventory)
     image = hostimage.build(log=log)
-    inventory = inventory or default_inventory()
     result = secrets.ensure(inventory)
     if result.added:
         log(f"Generated {len(result.added)} secret(s) into {result.vault_file}")
+    if subnet:
+        _ensure_network(subnet, gateway, log)
+    found = hosts(inventory)
     started = []
-    for host in hosts(inventory):
+    for host in found:
         inspect(host)
         if host.state == "running":
             started.append(host)
@@ -76,24 +300,47 @@ def up(inventory: Path | None = None, log=print) -> list[SandboxHost]:
         else:
             args = ["run", "-d", "--name", host.name, "--hostname", host.name,
                     "--label", f"{LABEL}=1", "--privileged", "--systemd=always"]
+            if subnet:
+                args += ["--network", NETWORK]
+                if host.ip:
+                    args += ["--ip", host.ip]
+            # Every sandbox host knows the others by name, as DNS would tell them.
+            for other in found:
+                if other.ip and other.name != host.name:
+                    args += ["--add-host", f"{other.name}:{other.ip}"]
             for port in host.ports:
                 args += ["-p", f"127.0.0.1:{port}"]
             _podman(*args, image, "/sbin/init")
         log(f"started {host.name}")
         started.append(inspect(host))
+    authorize(inventory, [h for h in started if h.ip], log=log)
+    if subnet:
+        mirror_up(inventory, log=log)
     return started
 
 
 def down(inventory: Path | None = None, log=print) -> None:
+    mirror_stop()
     for host in hosts(inventory):
         if inspect(host).state != "absent":
             _podman("rm", "-f", "-t", "5", host.name)
             log(f"removed {host.name}")
+    if _podman("network", "exists", NETWORK, check=False).returncode == 0:
+        _podman("network", "rm", NETWORK, check=False)
 
 
 def urls(host: SandboxHost) -> list[str]:
     """What a user connects to, for each service on this host."""
     out = []
+    v = host.vars
+    if "identity" in host.groups:
+        out.append(f"{v.get('keycloak_hostname', 'https://' + host.address)}"
+                   "/realms/sov/account  (Keycloak: your account)")
+    if "conferencing" in host.groups:
+        out.append(f"wss://{v.get('livekit_hostname', host.address)}  (LiveKit signalling)")
+    if "office" in host.groups:
+        out.append(f"{v.get('collabora_hostname', 'https://' + host.address)}"
+                   "/hosting/discovery  (Collabora discovery)")
     if "turn" in host.groups:
         out += ["turn:127.0.0.1:3478?transport=udp", "turn:127.0.0.1:3478?transport=tcp",
                 "turns:127.0.0.1:5349?transport=tcp"]

@@ -59,8 +59,14 @@ def group_roles() -> dict[str, tuple[str, ...]]:
             if not isinstance(play, dict) or "hosts" not in play:
                 continue
             roles = [r["role"] if isinstance(r, dict) else r for r in play.get("roles") or []]
-            for group in str(play["hosts"]).replace(",", ":").split(":"):
-                bucket = mapping.setdefault(group.strip(), [])
+            pattern = str(play["hosts"])
+            if "{{" in pattern:  # a templated pattern: the groups are its quoted literals
+                pattern = ":".join(re.findall(r"'([^']*)'", pattern))
+            for group in pattern.replace(",", ":").split(":"):
+                group = group.strip().lstrip("&!")
+                if not group:
+                    continue
+                bucket = mapping.setdefault(group, [])
                 bucket += [r for r in roles if r not in bucket]
     return {g: tuple(r) for g, r in mapping.items()}
 

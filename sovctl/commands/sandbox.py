@@ -55,9 +55,12 @@ def status_cmd() -> None:
     """
     from sovctl.inventory import load_inventory
 
-    inv = load_inventory(default_inventory())
+    inventory = Path(default_inventory())
+    inv = load_inventory(inventory)
+    running = False
     for host in sandbox.hosts():
         sandbox.inspect(host)
+        running |= host.state == "running"
         click.echo(f"{host.name:<16} {host.state:<8} {host.address}")
         for url in sandbox.urls(host):
             click.echo(f"    {url}")
@@ -66,4 +69,13 @@ def status_cmd() -> None:
             user, password = rest_credentials(secret, user="sandbox-user", ttl=86400)
             click.echo(f"    TURN test credentials (valid 24 h): username={user} "
                        f"password={password}")
-    click.echo(f"Inventory: {Path(default_inventory())}")
+    users = [u.get("username") for h in inv.hosts_in("identity")
+             for u in (h.vars.get("keycloak_users") or []) if isinstance(u, dict)]
+    password = next((h.vars.get("vault_sandbox_user_password") for h in inv.hosts.values()
+                     if h.vars.get("vault_sandbox_user_password")), None)
+    if running and users and password:
+        click.echo(f"Test users: {', '.join(users)} (password: {password})")
+    ca = inventory / ".sovctl-ca" / "ca.crt"
+    if ca.is_file():
+        click.echo(f"Internal CA (import it in your browser to trust the sandbox): {ca}")
+    click.echo(f"Inventory: {inventory}")

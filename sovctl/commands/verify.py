@@ -17,8 +17,8 @@ from sovctl.paths import default_inventory
 
 CHECKS_DIR = Path(__file__).resolve().parent.parent / "checks"
 # Which checks module serves which inventory group.
-SERVICE_CHECKS = {"turn": "coturn", "conferencing": "livekit", "redis": "redis",
-                  "office": "collabora"}
+SERVICE_CHECKS = {"turn": "coturn", "identity": "keycloak", "conferencing": "livekit",
+                  "redis": "redis", "office": "collabora", "scanner": "hardening"}
 
 
 def run_checks(inventory: Path, services: list[str] | None = None,
@@ -72,7 +72,9 @@ def command(inventory, services):
     """Check the deployed services from outside, as their clients would.
 
     The same checks the molecule scenarios run: TURN allocations and relay,
-    credential rejection, peer restrictions, TLS versions.
+    OIDC logins through Keycloak, LiveKit media between two SDK clients,
+    Collabora's discovery, and, from a host of group `scanner`, nmap,
+    testssl.sh and SSH password refusal against every host.
 
     \b
     Example:
