@@ -172,7 +172,17 @@ def authorize(inventory: Path, found: list[SandboxHost], log=print) -> None:
                 raise UnavailableError(f"{host.name} ({host.ip}) does not answer on SSH",
                                        hint=f"see `podman exec {host.name} systemctl status ssh`")
             time.sleep(1)
-    (ssh_dir(inventory) / "known_hosts").write_text("\n".join(lines) + "\n")
+    known = ssh_dir(inventory) / "known_hosts"
+    known.write_text("\n".join(lines) + "\n")
+    # Absolute paths: the same for Ansible, testinfra and copies of the inventory.
+    settings = {"ansible_user": "root", "ansible_ssh_private_key_file": str(key.resolve()),
+                "ansible_ssh_common_args": f"-o UserKnownHostsFile={known.resolve()} "
+                                           "-o IdentitiesOnly=yes"}
+    target = Path(inventory) / "group_vars" / "all" / "sandbox_ssh.yml"
+    text = ("---\n# Written by `sovctl sandbox up`: how sovctl reaches the sandbox's hosts.\n"
+            + yaml.safe_dump(settings, sort_keys=True))
+    if not target.is_file() or target.read_text() != text:
+        target.write_text(text)
 
 
 # --------------------------------------------------------------------------

@@ -478,12 +478,12 @@ def test_rendered_config_names_no_public_stun_or_turn_server(lk):
 def test_node_is_registered_in_redis(lk):
     if not lk["redis"]:
         pytest.skip("single node without Redis (livekit_redis_enabled is false)")
-    from sovctl.checks.redis import command, connect, redis_target
+    from sovctl.checks.redis import redis_target, session
 
     target = redis_target(lk["inv"])
-    with connect(target["address"], target["port"]) as sock:
-        assert command(sock, "AUTH", target["password"]) == "OK"
-        nodes = command(sock, "HKEYS", "nodes")
+    auth, nodes = session(lk["host"], target["address"], target["port"],
+                          ("AUTH", target["password"]), ("HKEYS", "nodes"))
+    assert auth == "OK", auth
     assert isinstance(nodes, list) and len(nodes) >= 1, nodes
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
+import json
 import os
 import socket
 
@@ -70,6 +72,45 @@ def command(sock: socket.socket, *args: str):
         reader.close()
 
 
+# ---------------------------------------------------------------- from a peer host
+
+_SESSION = """
+import json, socket, sys
+class RedisError(str):
+    pass
+{functions}
+address, port, commands = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+out = []
+with socket.create_connection((address, port), timeout=5) as sock:
+    reader = sock.makefile("rb")
+    for args in commands:
+        sock.sendall(_encode(*args))
+        reply = _read(reader)
+        out.append({{"error": str(reply)}} if isinstance(reply, RedisError) else reply)
+print(json.dumps(out))
+"""
+
+
+def session(peer, address: str, port: int, *commands: tuple[str, ...]) -> list:
+    """Replies to ``commands`` sent on one connection made from the testinfra host ``peer``.
+
+    The firewall admits Redis clients only from their declared peers (the LiveKit
+    nodes), so the checks speak to Redis from such a host, as LiveKit does.
+    """
+    functions = "\n".join(inspect.getsource(f) for f in (_encode, _read_line, _read))
+    script = _SESSION.format(functions=functions)
+    out = peer.check_output("python3 -c %s %s %s %s", script, address, str(port),
+                            json.dumps([list(c) for c in commands]))
+    return [RedisError(r["error"]) if isinstance(r, dict) and "error" in r else r
+            for r in json.loads(out)]
+
+
+def peer_host():
+    """A declared Redis client: the first LiveKit node, else the Redis host itself."""
+    peers = context.hosts("conferencing") or context.hosts("redis")
+    return context.testinfra_host(peers[0].name)
+
+
 # ---------------------------------------------------------------- deployment facts
 
 def redis_target(inv_host) -> dict:
@@ -96,6 +137,7 @@ def redis(request):
                 or context.resolve(inv_host, "vault_redis_password"))
     assert password, f"no Redis password for {request.param} in the inventory"
     return {"name": request.param, "host": context.testinfra_host(request.param),
+            "peer": peer_host(),
             "address": context.address_of(request.param),
             "port": int(inv_host.vars.get("redis_port", 6379)), "password": str(password)}
 
@@ -119,27 +161,25 @@ def test_listens_on_private_addresses_only(redis):
 
 
 def test_password_is_required(redis):
-    with connect(redis["address"], redis["port"]) as sock:
-        reply = command(sock, "PING")
+    (reply,) = session(redis["peer"], redis["address"], redis["port"], ("PING",))
     assert isinstance(reply, RedisError) and reply.startswith("NOAUTH"), reply
 
 
 def test_wrong_password_is_refused(redis):
-    with connect(redis["address"], redis["port"]) as sock:
-        reply = command(sock, "AUTH", "not-the-password-of-this-redis")
+    (reply,) = session(redis["peer"], redis["address"], redis["port"],
+                       ("AUTH", "not-the-password-of-this-redis"))
     assert isinstance(reply, RedisError) and reply.startswith("WRONGPASS"), reply
 
 
 def test_password_opens_data_commands_but_not_dangerous_ones(redis):
-    with connect(redis["address"], redis["port"]) as sock:
-        assert command(sock, "AUTH", redis["password"]) == "OK"
-        assert command(sock, "PING") == "PONG"
-        assert command(sock, "SET", "sovctl:check", "1", "EX", "10") == "OK"
-        for dangerous in (("FLUSHALL",), ("CONFIG", "GET", "requirepass"), ("KEYS", "*"),
-                          ("CLIENT", "LIST"), ("ACL", "LIST")):
-            reply = command(sock, *dangerous)
-            assert isinstance(reply, RedisError) and reply.startswith("NOPERM"), (dangerous,
-                                                                                  reply)
+    dangerous = [("FLUSHALL",), ("CONFIG", "GET", "requirepass"), ("KEYS", "*"),
+                 ("CLIENT", "LIST"), ("ACL", "LIST")]
+    replies = session(redis["peer"], redis["address"], redis["port"],
+                      ("AUTH", redis["password"]), ("PING",),
+                      ("SET", "sovctl:check", "1", "EX", "10"), *dangerous)
+    assert replies[:3] == ["OK", "PONG", "OK"], replies
+    for args, reply in zip(dangerous, replies[3:], strict=True):
+        assert isinstance(reply, RedisError) and reply.startswith("NOPERM"), (args, reply)
 
 
 def test_password_is_not_stored_in_clear(redis):

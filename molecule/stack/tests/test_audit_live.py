@@ -2,20 +2,19 @@
 
 The audit connects to the sandbox's hosts and must report their real addresses and
 outbound connections. A connection injected from the office host to a listener on
-this machine (the sandbox network's gateway) is declared, in a copy of the
-inventory, as an endpoint in the United States: the audit must flag it as a
-violation and exit 1. Without the injection the same copy's verdict has no such
-finding, so the test can tell the difference.
+an extra address of the scanner host is declared, in a copy of the inventory, as an
+endpoint in the United States: the audit must flag it as a violation and exit 1.
+Before the connection exists the same copy's report has no such finding, so the
+test can tell the difference.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -27,33 +26,37 @@ from sovctl.inventory import load_inventory
 SOVCTL = [sys.executable, "-m", "sovctl"]
 
 
+LISTEN_PORT = 9411
+_LISTENER = ("import socket,time; s=socket.create_server(('{address}',{port})); "
+             "c=[s.accept() for _ in range(4)]; time.sleep(150)")
+
+
 @pytest.fixture(scope="module")
 def listener():
-    """A TCP listener on the sandbox network's gateway (this machine), accepting and holding."""
-    gateway = _gateway()
-    server = socket.create_server((gateway, 0))
-    server.settimeout(120)
-    held: list[socket.socket] = []
+    """A TCP listener on an extra address of the scanner host, known to nobody.
 
-    def accept():
-        try:
-            while True:
-                conn, _ = server.accept()
-                held.append(conn)
-        except OSError:
-            pass
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield gateway, server.getsockname()[1]
-    server.close()
-    for conn in held:
-        conn.close()
-
-
-def _gateway() -> str:
+    The address is neither an inventory host nor a declared endpoint, so a connection to
+    it is what an unplanned dependency looks like. The scanner's firewall admits it for
+    the test only (a rule with a comment, removed afterwards, as is the address).
+    """
     from sovctl import sandbox
 
-    return sandbox.network(Path(context.inventory_path()))[1]
+    subnet = sandbox.network(Path(context.inventory_path()))[0]
+    address = str(list(ipaddress.ip_network(subnet).hosts())[-2])
+    scan = context.testinfra_host(context.hosts("scanner")[0].name)
+    dev = scan.check_output("ip -o -4 route show default | awk '{print $5}'") or "eth0"
+    scan.run(f"ip addr add {address}/32 dev {dev}")
+    scan.run(f"nft insert rule inet sovctl input ip daddr {address} tcp dport {LISTEN_PORT} "
+             "accept comment sovctl-test-listener")
+    scan.run("nohup timeout 180 python3 -c %s >/dev/null 2>&1 &",
+             _LISTENER.format(address=address, port=LISTEN_PORT))
+    yield address, LISTEN_PORT
+    scan.run(f"pkill -f 'create_serve[r]..{address}' || true")
+    handles = scan.check_output("nft -a list chain inet sovctl input | "
+                                "sed -n 's/.*sovctl-test-listener.*# handle //p'")
+    for handle in handles.split():
+        scan.run(f"nft delete rule inet sovctl input handle {handle}")
+    scan.run(f"ip addr del {address}/32 dev {dev}")
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +99,7 @@ def test_live_audit_reports_real_addresses_and_flags_an_injected_connection(
     try:
         rc, report = audit(injected_inventory)
     finally:
-        h.run(f"pkill -f 'create_connection..{address}' || true")
+        h.run(f"pkill -f 'create_connectio[n]..{address}' || true")
 
     live = report["meta"]["live"]
     for host in load_inventory(Path(context.inventory_path())).hosts.values():
