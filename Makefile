@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
 VENV ?= .venv
-SCENARIOS ?= coturn artifact keycloak livekit collabora
+SCENARIOS ?= coturn artifact keycloak stack
 APT_PACKAGES := podman runc debootstrap uidmap slirp4netns containernetworking-plugins \
 	python3-venv openssh-client git make libxml2-utils chromium
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)

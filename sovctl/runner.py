@@ -7,6 +7,7 @@ RunResult with Ansible's own exit code and per-host counts, never raw events.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import tempfile
@@ -46,6 +47,8 @@ class RunResult:
     cancelled: bool = False
     # host -> msg of tasks named "Report to sovctl: ..." (how read-only playbooks report)
     reports: dict[str, object] = field(default_factory=dict)
+    # every changed task result, no_log ones included: {host, task, role, no_log}
+    changed_tasks: list[dict] = field(default_factory=list)
 
     @property
     def changed(self) -> int:
@@ -66,6 +69,17 @@ class RunRequest:
     verbosity: int = 0
     extravars: dict = field(default_factory=dict)
     vault_password_file: Path | None = None
+
+
+CALLBACK_DIR = Path(__file__).resolve().parent / "ansible_plugins" / "callback"
+
+
+def _with_changes_callback(env: dict[str, str]) -> None:
+    """Enable sovctl's callback that records changed tasks (no_log ones too)."""
+    paths = [p for p in env.get("ANSIBLE_CALLBACK_PLUGINS", "").split(os.pathsep) if p]
+    env["ANSIBLE_CALLBACK_PLUGINS"] = os.pathsep.join([*paths, str(CALLBACK_DIR)])
+    enabled = [c for c in env.get("ANSIBLE_CALLBACKS_ENABLED", "").split(",") if c.strip()]
+    env["ANSIBLE_CALLBACKS_ENABLED"] = ",".join([*enabled, "sovctl_changes"])
 
 
 def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -159,6 +173,9 @@ def run_playbook(req: RunRequest, emit: Callable[[str], None] = print) -> RunRes
         cmdline += ["--vault-password-file", str(req.vault_password_file)]
     try:
         with tempfile.TemporaryDirectory(prefix="sovctl-run-") as pdd:
+            changes = Path(pdd) / "changes.jsonl"
+            env = ansible_env({"SOVCTL_CHANGES_FILE": str(changes)})
+            _with_changes_callback(env)
             runner = ansible_runner.run(
                 private_data_dir=pdd,
                 project_dir=str(project_root()),
@@ -168,7 +185,7 @@ def run_playbook(req: RunRequest, emit: Callable[[str], None] = print) -> RunRes
                 tags=req.tags,
                 cmdline=" ".join(_quote(c) for c in cmdline) or None,
                 extravars=req.extravars or None,
-                envvars=ansible_env(),
+                envvars=env,
                 verbosity=req.verbosity or None,
                 quiet=True,
                 event_handler=progress,
@@ -178,11 +195,28 @@ def run_playbook(req: RunRequest, emit: Callable[[str], None] = print) -> RunRes
             )
             rc = runner.rc if runner.rc is not None else 1
             status = runner.status
+            changed_tasks = _read_changes(changes)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     return RunResult(rc=rc, status=status, hosts=progress.stats, failures=progress.failures,
-                     cancelled=cancel.is_set(), reports=progress.reports)
+                     cancelled=cancel.is_set(), reports=progress.reports,
+                     changed_tasks=changed_tasks)
+
+
+def _read_changes(path: Path) -> list[dict]:
+    out = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        out.append({k: item.get(k) for k in ("host", "task", "role", "no_log")})
+    return out
 
 
 def _play_list(playbooks: list[Path], workdir: Path) -> Path:

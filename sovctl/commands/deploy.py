@@ -60,14 +60,28 @@ def write_run_record(req: RunRequest, result: RunResult, started: dt.datetime) -
         "rc": result.rc, "status": result.status, "cancelled": result.cancelled,
         "hosts": {h: vars(s) for h, s in sorted(result.hosts.items())},
         "failures": result.failures,
+        "changed_tasks": result.changed_tasks,
     }
     path = runs / f"{started.strftime('%Y%m%dT%H%M%SZ')}-{os.getpid()}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
 
 
+MAX_LISTED_CHANGES = 40
+
+
 def recap(result: RunResult) -> str:
-    lines = ["", "RECAP"]
+    lines = []
+    if result.changed_tasks:
+        lines += ["", "CHANGED"]
+        for item in result.changed_tasks[:MAX_LISTED_CHANGES]:
+            label = item["task"] if not item.get("role") or item["task"].startswith(
+                f"{item['role']} :") else f"{item['role']} : {item['task']}"
+            lines.append(f"  {item['host']:<24} {label}")
+        if len(result.changed_tasks) > MAX_LISTED_CHANGES:
+            lines.append(f"  ... and {len(result.changed_tasks) - MAX_LISTED_CHANGES} more "
+                         "(all in the run record)")
+    lines += ["", "RECAP"]
     for host, s in sorted(result.hosts.items()):
         lines.append(f"  {host:<24} ok={s.ok:<4} changed={s.changed:<4} failed={s.failed:<3} "
                      f"unreachable={s.unreachable:<3} skipped={s.skipped}")
