@@ -6,15 +6,15 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
 VENV ?= .venv
-SCENARIOS ?= coturn artifact keycloak stack
+SCENARIOS ?= coturn artifact keycloak stack meet
 APT_PACKAGES := podman runc debootstrap uidmap slirp4netns containernetworking-plugins \
-	python3-venv openssh-client git make libxml2-utils chromium
+	python3-venv openssh-client git make libxml2-utils chromium libnss3-tools
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export CONTAINERS_CONF := $(CURDIR)/molecule/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: deps venv image lint unit integration molecule check test sandbox sandbox-down clean help
+.PHONY: deps node venv image lint unit integration molecule check test sandbox sandbox-down clean help
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -25,6 +25,16 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo "Installing: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# Node.js 20+ and npm build the meeting app's frontend and drive its browser test
+# (Debian 12's nodejs 18 is too old for vite 8 and playwright-core).
+node:
+	@v=$$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0); \
+	if [ "$$v" -lt 20 ] || ! command -v npm >/dev/null; then \
+	  echo "Node.js 20 or later with npm is needed (found: $$(node --version 2>/dev/null || echo none))."; \
+	  echo "Install it from your distribution's backports or nodejs.org's Debian packages, then re-run."; \
+	  exit 1; \
 	fi
 
 # The virtualenv, rebuilt when pyproject.toml changes.
@@ -40,7 +50,7 @@ image: deps venv
 	$(VENV)/bin/python -m sovctl.hostimage
 
 lint: venv
-	ruff check sovctl tests bench molecule
+	ruff check sovctl tests bench molecule roles/meet/files
 	yamllint -s .
 	ansible-lint --profile production --offline
 
@@ -50,7 +60,7 @@ unit: venv
 integration: venv deps
 	pytest -q -m integration tests/integration
 
-molecule: image
+molecule: image node
 	@for s in $(SCENARIOS); do \
 	  echo "=== molecule test -s $$s"; \
 	  molecule test --scenario-name $$s || exit 1; \

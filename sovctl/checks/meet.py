@@ -1,0 +1,366 @@
+"""The meeting app, checked as its users meet it: in a real browser, through Keycloak.
+
+Two users log in through Keycloak's page in Debian's headless chromium (fake camera
+and microphone) and meet in a room by its link; each must see the other's video
+playing. Around it, HTTP checks of what must be refused: no session, forged or expired
+sessions and LiveKit tokens, bad room links. Names resolve to the test host only in the
+browser (--host-resolver-rules) and in these checks (getaddrinfo for the service names);
+the deployment's internal CA is trusted through an NSS database, never by ignoring errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from sovctl.checks import context
+
+HAS_INVENTORY = bool(os.environ.get("SOVCTL_VERIFY_INVENTORY")
+                     or os.environ.get("MOLECULE_INVENTORY_FILE"))
+MEET_HOSTS = [h.name for h in context.hosts("meet")] if HAS_INVENTORY else []
+pytestmark = pytest.mark.skipif(not MEET_HOSTS, reason="no host in group 'meet'")
+
+BROWSER_DIR = Path(__file__).resolve().parent / "meet_browser"
+CHROMIUM = os.environ.get("SOVCTL_CHROMIUM", "/usr/bin/chromium")
+SESSION_COOKIE = "sovmeet_session"
+API = {"X-Sovmeet-Request": "1"}
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "sovctl"
+
+
+def _artifacts_dir() -> Path:
+    scenario = os.environ.get("MOLECULE_SCENARIO_DIRECTORY")
+    path = Path(scenario) / "artifacts" if scenario else Path(".sovctl") / "artifacts" / "meet"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def _names_resolve_to(mapping: dict[str, str]):
+    """The service names resolve to the test host for the requests in this block only."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        return real(mapping.get(host, host), *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo
+    try:
+        yield
+    finally:
+        socket.getaddrinfo = real
+
+
+@pytest.fixture(scope="module", params=MEET_HOSTS)
+def meet(request):
+    inv = context._inventory()
+    inv_host = inv.hosts[request.param]
+    host = context.testinfra_host(request.param)
+    address = context.address_of(request.param)
+    domain = context.resolve(inv_host, "sov_domain")
+    settings = json.loads(host.check_output("cat /etc/sovmeet/sovmeet.json"))
+    public = urlsplit(settings["public_url"]).hostname
+    issuer = settings["oidc_issuer"]
+    rtc = urlsplit(settings["livekit_url"]).hostname
+    names = {public: address, urlsplit(issuer).hostname: address, rtc: address}
+    ca = host.check_output("cat /etc/ssl/sovctl/ca.crt")
+    tmp = Path(tempfile.mkdtemp(prefix="sovctl-meet-"))
+    (tmp / "ca.crt").write_text(ca + "\n")
+    identity = context.hosts("identity")
+    users = [u for u in (identity[0].vars.get("keycloak_users") or []) if isinstance(u, dict)]
+    password = context.resolve(identity[0], "vault_sandbox_user_password") if identity else None
+    with _names_resolve_to(names):
+        yield {
+            "name": request.param, "host": host, "address": address, "domain": domain,
+            "url": settings["public_url"], "issuer": issuer, "names": names,
+            "settings": settings, "ca": str(tmp / "ca.crt"), "tmp": tmp,
+            "users": [(u["username"], password) for u in users[:2]],
+        }
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _session_cookie(secret: str, data: dict, signed_at: float | None = None) -> str:
+    """A session cookie as the app's SessionMiddleware (itsdangerous) signs it."""
+    import itsdangerous
+
+    class At(itsdangerous.TimestampSigner):
+        def get_timestamp(self):
+            return int(signed_at if signed_at is not None else time.time())
+
+    payload = base64.b64encode(json.dumps(data).encode())
+    return At(secret).sign(payload).decode()
+
+
+def _user_cookie(meet, *, signed_at=None, exp_in=3600) -> str:
+    return _session_cookie(meet["settings"]["session_secret"],
+                           {"user": {"id": "check0000000000000000", "name": "Check",
+                                     "exp": int(time.time()) + exp_in}}, signed_at)
+
+
+def _get(meet, path, cookie=None, **kw):
+    import requests
+
+    cookies = {SESSION_COOKIE: cookie} if cookie else None
+    return requests.get(meet["url"] + path, cookies=cookies, verify=meet["ca"],
+                        allow_redirects=False, timeout=15, **kw)
+
+
+def _post(meet, path, cookie=None, **kw):
+    import requests
+
+    cookies = {SESSION_COOKIE: cookie} if cookie else None
+    return requests.post(meet["url"] + path, cookies=cookies, verify=meet["ca"],
+                         allow_redirects=False, timeout=15, headers=API, **kw)
+
+
+# ------------------------------------------------------------------ the service on the host
+
+def test_runs_from_debian_packages_as_its_own_user_on_loopback(meet):
+    host = meet["host"]
+    assert host.service("sovmeet").is_running and host.service("sovmeet").is_enabled
+    out = host.check_output(
+        "/usr/bin/python3 -c 'import starlette, uvicorn, httpx, jwt, itsdangerous; "
+        "print(starlette.__file__, uvicorn.__file__, httpx.__file__, jwt.__file__)'")
+    assert all(p.startswith("/usr/lib/python3/dist-packages/") for p in out.split()), out
+    pid = host.check_output("systemctl show -p MainPID --value sovmeet")
+    assert host.check_output(f"ps -o user= -p {pid}").strip() == "sovmeet"
+    listening = host.check_output("ss -Hltnp")
+    lines = [line for line in listening.splitlines() if "python3" in line]
+    assert lines and all("127.0.0.1:" in line for line in lines), listening
+    cfg = host.file("/etc/sovmeet/sovmeet.json")
+    assert (cfg.user, cfg.group, cfg.mode) == ("root", "sovmeet", 0o640)
+
+
+def test_unit_is_hardened(meet):
+    props = meet["host"].check_output(
+        "systemctl show sovmeet -p NoNewPrivileges -p ProtectSystem -p PrivateTmp -p ProtectHome "
+        "-p CapabilityBoundingSet -p RestrictNamespaces -p MemoryDenyWriteExecute")
+    for expected in ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
+                     "ProtectHome=yes", "RestrictNamespaces=yes", "MemoryDenyWriteExecute=yes"):
+        assert expected in props, props
+    caps = [line for line in props.splitlines() if line.startswith("CapabilityBoundingSet=")]
+    assert caps == ["CapabilityBoundingSet="], caps
+
+
+def test_frontend_is_self_hosted(meet):
+    """The built bundle names no host outside the deployment for anything it loads."""
+    index = _get(meet, "/", cookie=_user_cookie(meet))
+    assert index.status_code == 200
+    assert "https://" not in index.text and "http://" not in index.text
+    csp = index.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp
+
+
+# ------------------------------------------------------------------ refusals over HTTP
+
+def test_not_logged_in_is_sent_to_keycloak(meet):
+    for path in ("/", "/r/abc-defg-hij"):
+        resp = _get(meet, path)
+        assert resp.status_code == 302, path
+        location = resp.headers["location"]
+        assert location.startswith(meet["issuer"] + "/protocol/openid-connect/auth?"), location
+        query = parse_qs(urlsplit(location).query)
+        assert query["code_challenge_method"] == ["S256"]
+        assert query["redirect_uri"] == [meet["url"] + "/auth/callback"]
+    assert _post(meet, "/api/rooms").status_code == 401
+
+
+def test_forged_session_is_refused(meet):
+    forged = [
+        _session_cookie("not-the-key-" + "x" * 40, {"user": {"id": "m", "name": "Mallory",
+                                                             "exp": int(time.time()) + 3600}}),
+        base64.b64encode(b'{"user": {"id": "m", "name": "M", "exp": 9999999999}}').decode()
+        + ".ZZZZZZ.ZZZZZZZZZZZZ",
+    ]
+    for cookie in forged:
+        resp = _get(meet, "/", cookie=cookie)
+        assert resp.status_code == 302
+        assert resp.headers["location"].startswith(meet["issuer"])
+        assert _post(meet, "/api/rooms", cookie=cookie).status_code == 401
+
+
+def test_expired_session_is_refused(meet):
+    # Control: a session the app signed now is accepted, so the refusals below are about time.
+    assert _get(meet, "/", cookie=_user_cookie(meet)).status_code == 200
+    lifetime = int(meet["settings"]["session_lifetime"])
+    old = _user_cookie(meet, signed_at=time.time() - lifetime - 60)
+    assert _get(meet, "/", cookie=old).status_code == 302
+    assert _post(meet, "/api/rooms", cookie=old).status_code == 401
+    ended = _user_cookie(meet, exp_in=-60)
+    assert _get(meet, "/", cookie=ended).status_code == 302
+
+
+@pytest.mark.parametrize("path, status, text", [
+    ("/r/abc-defg-hij-klm", 404, "Unknown meeting"),
+    ("/r/" + "a" * 300, 400, "at most 48"),
+    ("/r/%3Cscript%3Ealert(1)%3C%2Fscript%3E", 400, "lower-case letters"),
+    ("/r/abc%2F..%2Fdef", 400, "lower-case letters"),
+    # Above the root once decoded: the nginx edge refuses it with its own 400 page.
+    ("/r/..%2F..%2Fetc%2Fpasswd", 400, "Bad Request"),
+    ("/r/'%20OR%201=1--", 400, "lower-case letters"),
+    ("/r/caf%C3%A9", 400, "lower-case letters"),
+])
+def test_bad_room_links_give_a_clear_page(meet, path, status, text):
+    resp = _get(meet, path, cookie=_user_cookie(meet))
+    assert resp.status_code == status, resp.text[:300]
+    assert resp.headers["content-type"].startswith("text/html")
+    assert text in resp.text
+    assert "<script>" not in resp.text and "Traceback" not in resp.text
+
+
+def test_forged_or_expired_livekit_tokens_are_refused(meet):
+    import jwt
+    import requests
+
+    cookie = _user_cookie(meet)
+    room = _post(meet, "/api/rooms", cookie=cookie).json()["room"]
+    grant = _post(meet, f"/api/rooms/{room}/token", cookie=cookie)
+    assert grant.status_code == 200
+    token = grant.json()["token"]
+    validate = "https://" + urlsplit(grant.json()["url"]).hostname + "/rtc/validate"
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["video"]["room"] == room and claims["video"]["roomJoin"] is True
+
+    def check(tok):
+        return requests.get(validate, params={"access_token": tok}, verify=meet["ca"],
+                            timeout=10).status_code
+
+    assert check(token) == 200  # the app's own token: LiveKit accepts it
+    forged = jwt.encode(claims, "forged-" + "y" * 40, algorithm="HS256")
+    assert check(forged) == 401
+    expired = jwt.encode(dict(claims, nbf=int(time.time()) - 7200, exp=int(time.time()) - 3600),
+                         meet["settings"]["livekit_api_secret"], algorithm="HS256")
+    assert check(expired) == 401
+
+
+# ------------------------------------------------------------------ two users in a browser
+
+def _browser_runtime() -> Path:
+    """playwright-core from the committed lockfile, installed once per lockfile hash."""
+    lock = (BROWSER_DIR / "package-lock.json").read_bytes()
+    key = hashlib.sha256(lock + (BROWSER_DIR / "package.json").read_bytes()).hexdigest()[:16]
+    work = _cache_dir() / "meet-browser" / key
+    if not (work / "node_modules" / "playwright-core").is_dir():
+        if not shutil.which("npm"):
+            pytest.skip("npm is not installed: the browser test needs Node.js 20+ and npm")
+        work.mkdir(parents=True, exist_ok=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copy2(BROWSER_DIR / name, work / name)
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=work, check=True,
+                       capture_output=True, text=True, timeout=600)
+    shutil.copy2(BROWSER_DIR / "e2e.mjs", work / "e2e.mjs")
+    return work
+
+
+@pytest.fixture(scope="module")
+def browser_run(meet):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    if not shutil.which("certutil"):
+        pytest.skip("certutil is not installed (apt-get install libnss3-tools)")
+    if len(meet["users"]) < 2 or not meet["users"][0][1]:
+        pytest.skip("the inventory declares fewer than two keycloak_users with a password")
+    work = _browser_runtime()
+    home = meet["tmp"] / "home"
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    subprocess.run(["certutil", "-N", "-d", f"sql:{nssdb}", "--empty-password"], check=True)
+    subprocess.run(["certutil", "-A", "-d", f"sql:{nssdb}", "-n", "sovctl internal CA",
+                    "-t", "C,,", "-i", meet["ca"]], check=True)
+    artifacts = _artifacts_dir()
+    config = meet["tmp"] / "e2e.json"
+    config.write_text(json.dumps({
+        "chromium": CHROMIUM, "meet_url": meet["url"], "resolve": meet["names"],
+        "users": meet["users"], "artifacts_dir": str(artifacts.resolve()), "timeout_ms": 90000,
+    }))
+    env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache")}
+    proc = subprocess.run(["node", "e2e.mjs", str(config)], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    (artifacts / "meet-browser.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _report(result) -> str:
+    keys = ("error", "steps", "a_sees_b", "b_sees_a", "failed", "console_errors")
+    return json.dumps({k: result.get(k) for k in keys}, indent=1)[-6000:]
+
+
+def test_browser_login_goes_through_keycloak(meet, browser_run):
+    assert not browser_run.get("error"), _report(browser_run)
+    for page in ("a_login_page", "b_login_page"):
+        assert browser_run[page].startswith(meet["issuer"] + "/protocol/openid-connect/auth"), page
+    assert browser_run["link"].startswith(meet["url"] + "/r/")
+    assert browser_run["b_after_login"] == browser_run["link"]
+
+
+def test_each_user_sees_the_other_s_video_playing(browser_run):
+    assert not browser_run.get("error"), _report(browser_run)
+    for side in ("a_sees_b", "b_sees_a"):
+        seen = browser_run[side]
+        assert seen["ok"], _report(browser_run)
+        assert seen["after"]["w"] > 0 and seen["after"]["h"] > 0
+        assert seen["after"]["t"] > seen["before"]["t"]
+    assert len(browser_run["participants_a"]) == 2, browser_run["participants_a"]
+
+
+def test_audio_chat_and_mute_reach_the_other_user(browser_run):
+    assert not browser_run.get("error"), _report(browser_run)
+    assert any(a["tracks"] > 0 and not a["paused"] for a in browser_run["b_audio"]), \
+        browser_run["b_audio"]
+    assert browser_run.get("chat_received") is True
+    assert browser_run.get("mute_seen") is True
+
+
+def test_screen_sharing_reaches_the_other_user(browser_run):
+    assert not browser_run.get("error"), _report(browser_run)
+    share = browser_run.get("screen_share") or {}
+    if not share.get("ok"):
+        pytest.skip("headless chromium could not share a screen here: "
+                    f"{share.get('reason', 'not attempted')}")
+
+
+def test_screenshots_are_kept(browser_run):
+    assert not browser_run.get("error"), _report(browser_run)
+    for path in browser_run["screenshots"]:
+        data = Path(path).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, path
+
+
+def test_page_loads_make_no_request_outside_the_deployment(meet, browser_run):
+    allowed = set(meet["names"])
+    assert browser_run["requests"], "no request recorded"
+    outside = [r["url"] for r in browser_run["requests"] + browser_run["websockets"]
+               if urlsplit(r["url"]).scheme not in ("data", "blob")
+               and urlsplit(r["url"]).hostname not in allowed]
+    assert outside == [], outside
+    hosts = {urlsplit(r["url"]).hostname for r in browser_run["requests"]}
+    assert {urlsplit(meet["url"]).hostname, urlsplit(meet["issuer"]).hostname} <= hosts
+    assert any(urlsplit(w["url"]).hostname in allowed for w in browser_run["websockets"])
+
+
+def test_logs_nothing_personal(meet, browser_run):
+    logs = meet["host"].check_output("journalctl -u sovmeet --no-pager -o cat")
+    assert "login completed" in logs and "token issued" in logs
+    personal = [u for u, _ in meet["users"]]
+    identity = context.hosts("identity")[0].vars.get("keycloak_users") or []
+    personal += [str(u.get(k)) for u in identity if isinstance(u, dict)
+                 for k in ("first_name", "last_name", "email") if u.get(k)]
+    found = [p for p in personal if p and p.lower() in logs.lower()]
+    assert found == [], found
