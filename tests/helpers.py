@@ -25,3 +25,21 @@ def role_filters(role: str) -> dict:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.FilterModule().filters()
+
+
+def assert_role_interface_documented(role: Path, prefix: str) -> None:
+    """A role's argument_specs, defaults and README agree: every option is a default of
+    the role with the declared value, carries the role's prefix and is in the README."""
+    import yaml
+
+    options = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())[
+        "argument_specs"]["main"]["options"]
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
+    readme = (role / "README.md").read_text()
+    assert set(defaults) == set(options)
+    for name, spec in options.items():
+        assert name.startswith(prefix)
+        assert f"`{name}`" in readme, f"{name} is missing from {role}/README.md"
+        if "default" in spec:
+            assert spec["default"] == defaults[name], name
+    assert yaml.safe_load((role / "meta" / "main.yml").read_text())["dependencies"] == []

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.helpers import role_filters
+from tests.helpers import assert_role_interface_documented, role_filters
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "collabora"
 
@@ -118,15 +117,4 @@ def test_settings_checker_refuses_broken_xml(tmp_path):
 
 
 def test_role_interface_is_documented():
-    specs = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]
-    options = specs["main"]["options"]
-    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    readme = (ROLE / "README.md").read_text()
-    assert set(defaults) == set(options)
-    for name, spec in options.items():
-        assert name.startswith("collabora_")
-        assert f"`{name}`" in readme, f"{name} is missing from roles/collabora/README.md"
-        if "default" in spec:
-            assert spec["default"] == defaults[name], name
-    meta = yaml.safe_load((ROLE / "meta" / "main.yml").read_text())
-    assert meta["dependencies"] == []
+    assert_role_interface_documented(ROLE, "collabora_")

@@ -453,20 +453,9 @@ def test_frontend_sources_load_nothing_from_outside():
 
 
 def test_role_interface_is_documented():
-    import yaml
+    from tests.helpers import assert_role_interface_documented
 
-    role = ROLE_FILES.parent
-    options = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())[
-        "argument_specs"]["main"]["options"]
-    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
-    readme = (role / "README.md").read_text()
-    assert set(defaults) == set(options)
-    for name, spec in options.items():
-        assert name.startswith("meet_")
-        assert f"`{name}`" in readme, f"{name} is missing from roles/meet/README.md"
-        if "default" in spec:
-            assert spec["default"] == defaults[name], name
-    assert yaml.safe_load((role / "meta" / "main.yml").read_text())["dependencies"] == []
+    assert_role_interface_documented(ROLE_FILES.parent, "meet_")
 
 
 def test_secrets_are_generated_into_the_vault():
