@@ -76,7 +76,6 @@ def load_inventory(path: str | os.PathLike, *, decrypt: bool = True) -> Inventor
         raise InputError("inventory not found", file=str(inv_path),
                          hint="pass -i with an inventory directory, or run `sovctl init DIR`")
     from ansible.errors import AnsibleError
-    from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.parsing.vault import VaultSecret
     from ansible.vars.manager import VariableManager
@@ -91,7 +90,7 @@ def load_inventory(path: str | os.PathLike, *, decrypt: bool = True) -> Inventor
                              file=str(vpf)) from exc
         loader.set_vault_secrets([("default", VaultSecret(secret))])
     try:
-        manager = InventoryManager(loader=loader, sources=[str(inv_path)])
+        manager = inventory_manager(loader, str(inv_path))
         if not manager.list_hosts("all") and not _has_sources(inv_path):
             raise InputError("no hosts found in the inventory", file=str(inv_path),
                              hint="add hosts to hosts.yml, or run `sovctl init DIR`")
@@ -122,3 +121,23 @@ def _has_sources(path: Path) -> bool:
         return True
     return any(p.name not in ("group_vars", "host_vars") for p in path.iterdir()
                if not p.name.startswith("."))
+
+
+def inventory_manager(loader, source: str):
+    """Ansible's InventoryManager for ``source``, trying the ``auto`` plugin last.
+
+    Ansible tries ``auto`` before ``yaml``: on a plain YAML inventory it loads the whole
+    file only to find no ``plugin:`` key, then ``yaml`` loads (deep-copies) it again,
+    which dominates on large inventories. ``yaml`` refuses plugin configuration files
+    itself, so trying it first changes no result, only the time.
+    """
+    from ansible import constants as C
+    from ansible.inventory.manager import InventoryManager
+
+    enabled = list(C.INVENTORY_ENABLED)
+    C.INVENTORY_ENABLED = [n for n in enabled if n != "auto"] + (
+        ["auto"] if "auto" in enabled else [])
+    try:
+        return InventoryManager(loader=loader, sources=[source])
+    finally:
+        C.INVENTORY_ENABLED = enabled

@@ -61,13 +61,14 @@ def load(path: str | os.PathLike) -> InventoryView:
         raise _bad("inventory not found", inv_path,
                    hint="pass -i with an inventory directory or file")
     from ansible.errors import AnsibleError
-    from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
+
+    from sovctl.inventory import inventory_manager
 
     loader = DataLoader()
     _set_vault_secret(loader, inv_path)
     try:
-        manager = InventoryManager(loader=loader, sources=[str(inv_path)])
+        manager = inventory_manager(loader, str(inv_path))
         hosts = manager.get_hosts()
         if not hosts:
             raise _bad("no hosts found in the inventory (or it could not be parsed)", inv_path,
