@@ -65,9 +65,38 @@ def test_interrupted_deploy_reruns_cleanly_and_verifies(sandbox):
     assert "turns:127.0.0.1:5349" in status.stdout
     assert "TURN test credentials" in status.stdout
 
+    listening = coturn_listening()
     verify = run("verify", "--service", "coturn")
-    assert verify.returncode == 0, verify.stdout[-5000:]
+    assert verify.returncode == 0, verify.stdout[-5000:] + "\n" + diagnostics(listening)
     assert re.search(r"sandbox-turn\s+coturn\s+\d+\s+0\s", verify.stdout), verify.stdout
+
+
+def podman(*args: str) -> str:
+    proc = subprocess.run(["podman", *args], capture_output=True, text=True, env=dict(os.environ))
+    return proc.stdout + proc.stderr
+
+
+def coturn_listening(seconds: float = 60) -> bool:
+    """Whether coturn listens on TCP 3478 on the TURN host (waits up to ``seconds``: a
+    handler may have restarted it at the end of the run)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if ":3478" in podman("exec", "sandbox-turn", "ss", "-Hltn", "sport", "=", ":3478"):
+            return True
+        time.sleep(2)
+    return False
+
+
+def diagnostics(listening: bool) -> str:
+    """What the TURN host and this machine say, for a failure report."""
+    return "\n".join([
+        f"coturn listening on TCP 3478 before verify: {listening}",
+        podman("exec", "sandbox-turn", "systemctl", "status", "--no-pager", "coturn"),
+        podman("exec", "sandbox-turn", "ss", "-Hltunp"),
+        podman("exec", "sandbox-turn", "journalctl", "-u", "coturn", "-n", "40", "--no-pager"),
+        subprocess.run(["ip", "route", "get", "10.231.47.13"], capture_output=True,
+                       text=True).stdout,
+    ])
 
 
 def test_published_ports_listen_on_loopback_only(sandbox):
