@@ -64,7 +64,7 @@ def _podman(*args: str, check: bool = True, stdin: str | None = None
     return proc
 
 
-def state_dir(inventory: Path | None = None) -> Path:
+def state_dir() -> Path:
     """Runtime state of the sandbox (mirror, its server): .sovctl/sandbox in the project."""
     path = project_root() / ".sovctl" / "sandbox"
     path.mkdir(parents=True, exist_ok=True)
@@ -88,10 +88,11 @@ def _literal_ip(value) -> str:
         return ""
 
 
-def network(inventory: Path | None = None) -> tuple[str, str]:
+def network(inventory: Path | None = None,
+            found: list[SandboxHost] | None = None) -> tuple[str, str]:
     """(subnet, gateway) of the sandbox network, from ``sandbox_subnet``."""
     inventory = Path(inventory or default_inventory())
-    found = hosts(inventory)
+    found = hosts(inventory) if found is None else found
     subnet = next((h.vars.get("sandbox_subnet") for h in found if h.vars.get("sandbox_subnet")),
                   None)
     if not subnet:
@@ -150,7 +151,7 @@ def ssh_key(inventory: Path) -> Path:
     return key
 
 
-def authorize(inventory: Path, found: list[SandboxHost], log=print) -> None:
+def authorize(inventory: Path, found: list[SandboxHost]) -> None:
     """Authorize the sandbox key for root on each host and record the hosts' keys."""
     key = ssh_key(inventory)
     public = Path(f"{key}.pub").read_text()
@@ -189,11 +190,10 @@ def authorize(inventory: Path, found: list[SandboxHost], log=print) -> None:
 # The artifact mirror, served on the network's gateway
 
 
-def mirror_refs(inventory: Path | None = None) -> list[str]:
+def mirror_refs(found: list[SandboxHost]) -> list[str]:
     """The catalogue artifacts the sandbox's roles install, at the versions they pin."""
-    inventory = Path(inventory or default_inventory())
     refs = []
-    groups = {g for h in hosts(inventory) for g in h.groups}
+    groups = {g for h in found for g in h.groups}
     wanted = {"keycloak": "identity", "livekit": "conferencing"}
     for role, (name, var) in MIRRORED.items():
         if wanted[role] not in groups:
@@ -204,11 +204,9 @@ def mirror_refs(inventory: Path | None = None) -> list[str]:
     return refs
 
 
-def _mirror_url(inventory: Path) -> str:
-    inv = load_inventory(inventory)
-    url = next((str(h.vars["sov_artifact_mirror"]) for h in inv.hosts.values()
-                if h.vars.get("sov_artifact_mirror")), "")
-    return url
+def _mirror_url(found: list[SandboxHost]) -> str:
+    return next((str(h.vars["sov_artifact_mirror"]) for h in found
+                 if h.vars.get("sov_artifact_mirror")), "")
 
 
 def _mirror_state() -> dict | None:
@@ -228,13 +226,15 @@ def _mirror_alive(state: dict | None) -> bool:
     return b"mirror" in cmdline and b"serve" in cmdline
 
 
-def mirror_up(inventory: Path | None = None, log=print) -> str:
+def mirror_up(inventory: Path | None = None, log=print,
+              found: list[SandboxHost] | None = None) -> str:
     """Fill the sandbox's mirror and serve it where ``sov_artifact_mirror`` points."""
     from sovctl import mirror
 
     inventory = Path(inventory or default_inventory())
-    url = _mirror_url(inventory)
-    refs = mirror_refs(inventory)
+    found = hosts(inventory) if found is None else found
+    url = _mirror_url(found)
+    refs = mirror_refs(found)
     if not url or not refs:
         return ""
     parts = urlsplit(url)
@@ -291,14 +291,14 @@ def up(inventory: Path | None = None, log=print) -> list[SandboxHost]:
 
     os.environ.setdefault("CONTAINERS_CONF", podman_env()["CONTAINERS_CONF"])
     inventory = Path(inventory or default_inventory())
-    subnet, gateway = network(inventory)
+    found = hosts(inventory)
+    subnet, gateway = network(inventory, found)
     image = hostimage.build(log=log)
     result = secrets.ensure(inventory)
     if result.added:
         log(f"Generated {len(result.added)} secret(s) into {result.vault_file}")
     if subnet:
         _ensure_network(subnet, gateway, log)
-    found = hosts(inventory)
     started = []
     for host in found:
         inspect(host)
@@ -323,9 +323,9 @@ def up(inventory: Path | None = None, log=print) -> list[SandboxHost]:
             _podman(*args, image, "/sbin/init")
         log(f"started {host.name}")
         started.append(inspect(host))
-    authorize(inventory, [h for h in started if h.ip], log=log)
+    authorize(inventory, [h for h in started if h.ip])
     if subnet:
-        mirror_up(inventory, log=log)
+        mirror_up(inventory, log=log, found=found)
     return started
 
 
