@@ -11,6 +11,7 @@ import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,8 @@ class EndpointVar:
 class Registry:
     variables: tuple[EndpointVar, ...]
     group_roles: dict[str, str]
+    # Variables naming what the deployment serves itself, and the groups they apply to.
+    published_names: dict[str, tuple[str, ...]] = dataclass_field(default_factory=dict)
 
     def roles_for(self, host_groups: tuple[str, ...]) -> list[str]:
         return [role for group, role in self.group_roles.items() if group in host_groups]
@@ -300,7 +303,12 @@ def load_registry(path: Path = DATA_DIR / "endpoint_vars.yml") -> Registry:
             name=name, purpose=purpose, groups=tuple(groups), role=data.get("role"),
             default=data.get("default"), when_empty=empty.get("value"),
             when_empty_reason=empty.get("reason")))
-    return Registry(tuple(variables), group_roles)
+    published = {}
+    for name, groups in r.mapping(doc.get("published_names") or {}, "published_names").items():
+        if not isinstance(groups, list) or not groups:
+            raise _bad(path, f"published_names.{name}", "must be a non-empty list of groups")
+        published[str(name)] = tuple(str(g) for g in groups)
+    return Registry(tuple(variables), group_roles, published)
 
 
 def shipped_policies(policies_dir: Path) -> list[str]:

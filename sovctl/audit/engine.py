@@ -107,7 +107,7 @@ def _host(h: HostFacts, providers: dict[str, Provider], policy: Policy) -> HostR
 def _internal(hosts, results) -> dict[str, tuple[str, str | None]]:
     found: dict[str, tuple[str, str | None]] = {}
     for h in hosts:
-        for key in (h.name, h.address):
+        for key in (h.name, h.address, *h.published):
             if key:
                 found[key.lower()] = (h.name, results[h.name].country)
     return found

@@ -19,6 +19,7 @@ from typing import Any
 from sovctl.audit.catalogue import DATA_DIR, Registry
 from sovctl.audit.hostvars import HostVars, InventoryView, Renderer, role_defaults, trusted
 from sovctl.audit.origin import find_origin
+from sovctl.audit.targets import parse_target
 from sovctl.errors import EXIT_AUDIT_BAD_INPUT, InputError
 
 FACT_VARS = ("sov_provider", "sov_region", "sov_country", "sov_offer")
@@ -33,6 +34,7 @@ class HostFacts:
     country: str | None
     offer: str | None
     address: str | None  # ansible_host
+    published: tuple[str, ...] = ()  # names the host serves (keycloak_hostname...)
 
 
 @dataclass(frozen=True)
@@ -134,8 +136,18 @@ def _facts(reader: _Reader, hv: HostVars, ctx: dict[str, Any]) -> HostFacts:
         raise reader.error(hv, "sov_country",
                            f"must be an ISO 3166-1 alpha-2 code such as FR, not {country!r}")
     address = hv.raw.get("ansible_host")
+    published = []
+    for var, groups in reader.registry.published_names.items():
+        if any(g in hv.groups for g in groups):
+            try:
+                name = reader.text(hv, ctx, var)
+            except InputError:  # e.g. no sov_domain: the host publishes no name we know
+                continue
+            host = parse_target(name, "other").host if name else None
+            if host:
+                published.append(host)
     return HostFacts(hv.name, provider, region, country, offer,
-                     str(address) if address is not None else None)
+                     str(address) if address is not None else None, tuple(published))
 
 
 def _uses(reader: _Reader, hv: HostVars, ctx: dict[str, Any]) -> list[EndpointUse]:
@@ -163,7 +175,11 @@ def _endpoint_values(reader: _Reader, hv: HostVars, var: str, value: Any) -> lis
     items = value if isinstance(value, list) else [value]
     out = []
     for item in items:
+        aliases = []
         if isinstance(item, dict):
+            # Other names of the same service (collabora_wopi_hosts' aliases) are audited too.
+            aliases = [str(a).strip() for a in item.get("aliases") or []
+                       if isinstance(a, str) and a.strip()]
             item = item.get("url") or item.get("urls") or item.get("host")
         if isinstance(item, list):
             out += [str(x) for x in item if x]
@@ -173,6 +189,7 @@ def _endpoint_values(reader: _Reader, hv: HostVars, var: str, value: Any) -> lis
         elif item is not None:
             raise reader.error(hv, var, "must be a string, a list of strings, or mappings "
                                         f"with a url or host key, not {type(item).__name__}")
+        out += aliases
     return out
 
 

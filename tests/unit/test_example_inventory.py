@@ -26,11 +26,15 @@ def test_example_is_compliant_with_its_own_policy_secnumcloud() -> None:
     code, report = _audit(EXAMPLE)
     assert report["policy"] == "secnumcloud"
     assert code == 0, report["findings"]
-    assert report["summary"] == {"hosts": 5, "endpoints": 12, "violations": 0, "warnings": 0}
+    assert report["summary"] == {"hosts": 5, "endpoints": 14, "violations": 0, "warnings": 0}
     assert {h["country"] for h in report["hosts"]} == {"FR"}
     # Every external purpose the stack has is declared, none left to software defaults.
     assert {e["purpose"] for e in report["endpoints"]} == {
-        "apt", "artifact", "backup", "dns", "ntp", "smtp", "stun"}
+        "apt", "artifact", "backup", "dns", "ntp", "oidc", "other", "smtp", "stun"}
+    # The meeting app's issuer is the deployment's own Keycloak, on the identity host.
+    (oidc,) = [e for e in report["endpoints"] if e["purpose"] == "oidc"]
+    assert oidc["url"].startswith("https://id.collab.example.org/")
+    assert any("id1.par.collab.example.org of this deployment" in r for r in oidc["reasons"])
 
 
 def test_copy_with_generated_secrets_passes_check(tmp_path: Path) -> None:
