@@ -12,8 +12,6 @@ from sovctl.paths import default_inventory, project_root
 from sovctl.runner import RunRequest, run_playbook
 
 CERT_WARN_DAYS = 21
-# The package or artifact whose version stands for each unit.
-UNIT_VERSION = {"livekit": "livekit-server"}
 
 
 def parse(lines: list[str]) -> dict:
@@ -47,7 +45,8 @@ def status(inventory: Path, emit=click.echo, now: dt.datetime | None = None) -> 
             continue
         info = parse(result.reports.get(host) or [])
         for unit, state in sorted(info["units"].items()):
-            version = info["versions"].get(UNIT_VERSION.get(unit, unit), "")
+            # Packages and artifacts (/opt/<name>/current) are named like their units.
+            version = info["versions"].get(unit, "")
             flag = "up" if state == "active" else "DOWN"
             down += state != "active"
             emit(f"{host:<20} {unit:<14} {flag:<5} {version}")
