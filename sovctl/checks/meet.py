@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import ipaddress
 import json
 import os
 import shutil
@@ -65,6 +66,38 @@ def _names_resolve_to(mapping: dict[str, str]):
         socket.getaddrinfo = real
 
 
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _service_address(group: str, fallback: str) -> str:
+    """Where a service's public name points: the edge of its group's first host."""
+    hosts = context.hosts(group)
+    return context.address_of(hosts[0].name) if hosts else fallback
+
+
+def _pinned(mapping: dict[str, str]) -> dict[str, str]:
+    """Each service name with the address the checks and the browser use for it.
+
+    A name DNS resolves here (a production inventory) keeps its DNS address, as users
+    resolve it; a name it does not (test hosts) points at the host serving it. The
+    browser resolves nothing else, so no page can load from outside the deployment.
+    """
+    out = {}
+    for name, fallback in mapping.items():
+        if not name or _is_ip(name):
+            continue
+        try:
+            out[name] = socket.getaddrinfo(name, 443, type=socket.SOCK_STREAM)[0][4][0]
+        except OSError:
+            out[name] = fallback
+    return out
+
+
 @pytest.fixture(scope="module", params=MEET_HOSTS)
 def meet(request):
     inv = context._inventory()
@@ -76,7 +109,10 @@ def meet(request):
     public = urlsplit(settings["public_url"]).hostname
     issuer = settings["oidc_issuer"]
     rtc = urlsplit(settings["livekit_url"]).hostname
-    names = {public: address, urlsplit(issuer).hostname: address, rtc: address}
+    names = _pinned({
+        public: address,
+        urlsplit(issuer).hostname: _service_address("identity", address),
+        rtc: _service_address("conferencing", address)})
     ca = host.check_output("cat /etc/ssl/sovctl/ca.crt")
     tmp = Path(tempfile.mkdtemp(prefix="sovctl-meet-"))
     (tmp / "ca.crt").write_text(ca + "\n")

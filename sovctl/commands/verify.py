@@ -18,7 +18,8 @@ from sovctl.paths import default_inventory
 CHECKS_DIR = Path(__file__).resolve().parent.parent / "checks"
 # Which checks module serves which inventory group.
 SERVICE_CHECKS = {"turn": "coturn", "identity": "keycloak", "conferencing": "livekit",
-                  "redis": "redis", "office": "collabora", "scanner": "hardening"}
+                  "redis": "redis", "office": "collabora", "meet": "meet",
+                  "scanner": "hardening"}
 
 
 def run_checks(inventory: Path, services: list[str] | None = None,
@@ -73,8 +74,10 @@ def command(inventory, services):
 
     The same checks the molecule scenarios run: TURN allocations and relay,
     OIDC logins through Keycloak, LiveKit media between two SDK clients,
-    Collabora's discovery, and, from a host of group `scanner`, nmap,
-    testssl.sh and SSH password refusal against every host.
+    Collabora's discovery, two users meeting in the meeting app in headless
+    Chromium (skipped, with the reason, without Node.js 20+ or chromium), and,
+    from a host of group `scanner`, nmap, testssl.sh and SSH password refusal
+    against every host.
 
     \b
     Example:
