@@ -61,10 +61,11 @@ integration: venv deps
 	pytest -q -m integration tests/integration
 
 molecule: image node
-	@for s in $(SCENARIOS); do \
-	  echo "=== molecule test -s $$s"; \
+	@summary=""; for s in $(SCENARIOS); do \
+	  echo "=== molecule test -s $$s (started $$(date -u +%T))"; start=$$(date +%s); \
 	  molecule test --scenario-name $$s || exit 1; \
-	done
+	  summary="$$summary $$s=$$(( $$(date +%s) - start ))s"; \
+	done; echo "=== molecule scenario times:$$summary"
 
 check: lint unit
 
