@@ -17,7 +17,8 @@ from sovctl.runner import RunRequest, RunResult, run_playbook
 from sovctl.validate import raise_on_problems, validate
 
 # Playbooks that are not services of their own.
-NOT_SERVICES = {"site", "common", "firewall", "preflight", "edge"}
+NOT_SERVICES = {"site", "common", "firewall", "preflight", "edge",
+                "backup", "backup_server", "restore"}
 
 
 def services() -> list[str]:
