@@ -70,14 +70,16 @@ def _register() -> None:
     from sovctl.commands import deploy
 
     cli.add_command(deploy.command)
-    for name in ("audit", "init", "check", "verify", "status", "sandbox", "mirror", "secrets"):
+    for name in ("audit", "init", "check", "verify", "status", "sandbox", "mirror", "secrets",
+                 "backup"):
         try:
             module = __import__(f"sovctl.commands.{name}", fromlist=["command"])
         except ModuleNotFoundError as exc:
             if exc.name != f"sovctl.commands.{name}":
                 raise
             continue
-        cli.add_command(module.command)
+        for command in getattr(module, "commands", None) or [module.command]:
+            cli.add_command(command)
 
 
 _register()
