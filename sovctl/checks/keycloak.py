@@ -58,10 +58,24 @@ def _discovery(kc):
     return r.json()
 
 
-def login(kc, username: str, password: str):
+def _at(origin: str | None, url: str) -> str:
+    """``url`` sent to another origin (a cluster node's own HTTP port), path and query kept."""
+    if not origin:
+        return url
+    parts = urlsplit(url)
+    return origin.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def login(kc, username: str, password: str, *, start: str | None = None,
+          submit: str | None = None, exchange: str | None = None):
     """Authorization code flow with PKCE, submitting Keycloak's login form like a browser.
 
     Returns (token dict, None) on success or (None, the login page's error text).
+    ``start``, ``submit`` and ``exchange`` (origins such as ``http://10.88.0.5:8080``)
+    send the authorization request, the login form and the code exchange to given
+    Keycloak nodes instead of the public URL: a cluster check starts a login on one
+    node and finishes it on another. The browser's cookies go along explicitly, as
+    Keycloak marks them Secure and the nodes speak plain HTTP.
     """
     import requests
     from authlib.common.security import generate_token
@@ -77,12 +91,14 @@ def login(kc, username: str, password: str):
                                                 code_verifier=verifier, nonce=nonce)
     # verify= on every call: requests lets REQUESTS_CA_BUNDLE override Session.verify.
     browser = requests.Session()
-    page = browser.get(url, timeout=15, verify=kc["verify"])
+    page = browser.get(_at(start, url), timeout=15, verify=kc["verify"])
     page.raise_for_status()
     action = re.search(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"', page.text)
     assert action, "no login form on Keycloak's page"
-    resp = browser.post(html.unescape(action.group(1)), allow_redirects=False, timeout=15,
-                        verify=kc["verify"],
+    cookies = ({"Cookie": "; ".join(f"{c.name}={c.value}" for c in browser.cookies)}
+               if start or submit else {})
+    resp = browser.post(_at(submit, html.unescape(action.group(1))), allow_redirects=False,
+                        timeout=15, verify=kc["verify"], headers=cookies,
                         data={"username": username, "password": password, "credentialId": ""})
     location = resp.headers.get("Location", "")
     if resp.status_code != 302 or not location.startswith(REDIRECT_URI):
@@ -91,8 +107,9 @@ def login(kc, username: str, password: str):
         return None, (text or f"HTTP {resp.status_code}")
     params = parse_qs(urlsplit(location).query)
     assert params["state"] == [state]
-    token = oauth.fetch_token(meta["token_endpoint"], authorization_response=location,
-                              code_verifier=verifier, verify=kc["verify"])
+    token = oauth.fetch_token(_at(exchange, meta["token_endpoint"]),
+                              authorization_response=location, code_verifier=verifier,
+                              verify=kc["verify"])
     token["nonce"] = nonce
     return token, None
 
