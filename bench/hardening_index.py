@@ -11,7 +11,24 @@ audit and removed again afterwards when it was not there before (`--keep` leaves
 it). Prints, per host, the hardening index, the number of warnings and
 suggestions, and the most frequent suggestion ids, so a low score points at
 what to fix. Read-only on the system's configuration; Lynis writes its report
-under /var/log/lynis-report.dat on each host.
+under /var/log/lynis-report.dat on each host. (`roles/common` installs Lynis on
+every host, so on a deployed stack it is there already and stays.)
+
+Measured on the sandbox (5 podman hosts, Lynis 3.1.4, 2026-11-26):
+
+    host            before  after roles/common's BP-028 measures
+    sandbox-edge        69     82
+    sandbox-office      69     82
+    sandbox-rtc         68     80
+    sandbox-scan        69     81
+    sandbox-turn        68     81
+
+What keeps a container below a server's figure is the kernel it shares with its
+host: global sysctls (KRNL-6000), auditd (ACCT-9628) and the modprobe.d module
+blacklist (USB-1000, STRG-1846, NETW-3200) are not applied there on purpose, and
+there are no separate /home and /var (FILE-6310). On the edge, PostgreSQL's
+world-readable configuration files (DBS-1828); on the conferencing host, Lynis
+does not read Redis ACL users (DBS-1884).
 """
 
 from __future__ import annotations
