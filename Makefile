@@ -2,6 +2,7 @@
 #   make sandbox   install what is needed, start the local sandbox and deploy the stack
 #   make test      everything: lint, unit and integration tests, every molecule scenario
 #   make check     lint + unit tests only (fast)
+#   make test-cluster  the multi-node scenario (molecule/cluster) alone
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
@@ -14,7 +15,7 @@ export CONTAINERS_CONF := $(CURDIR)/molecule/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: deps node venv image lint unit integration molecule check test sandbox sandbox-down clean help
+.PHONY: deps node venv image lint unit integration molecule test-cluster check test sandbox sandbox-down clean help
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -66,6 +67,10 @@ molecule: image node
 	  molecule test --scenario-name $$s || exit 1; \
 	  summary="$$summary $$s=$$(( $$(date +%s) - start ))s"; \
 	done; echo "=== molecule scenario times:$$summary"
+
+# The multi-node scenario (two Keycloak, two LiveKit, two coturn nodes), alone.
+test-cluster: image
+	molecule test --scenario-name cluster
 
 check: lint unit
 
