@@ -1,0 +1,101 @@
+"""Faults on the TURN host (issue 11), after the checks of test_coturn.py.
+
+coturn killed with SIGKILL is restarted by systemd (the role's unit drop-in sets
+Restart=) and relays again; while coturn is held down, `sovctl verify` against this
+scenario's inventory fails and names the host, the service and the failing checks;
+once it is started again, verify passes. coturn is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sovctl.checks.coturn import PEER_PORT, probe, turn, uclient  # noqa: F401 - fixtures
+
+WAIT = 60  # seconds; systemd restarts coturn 2 s after it dies (RestartSec)
+
+
+def unit(host) -> dict[str, str]:
+    out = host.check_output("systemctl show coturn -p MainPID -p NRestarts -p ActiveState "
+                            "-p SubState -p Restart")
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def listening(host, port: int) -> bool:
+    """coturn listens on TCP and UDP ``port`` again."""
+    out = host.run(f"ss -Hlntu sport = :{port}").stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()} >= {"tcp", "udp"}
+
+
+def wait_until(what: str, predicate, host) -> None:
+    deadline = time.monotonic() + WAIT
+    while not predicate():
+        if time.monotonic() > deadline:
+            state = host.run("systemctl status --no-pager coturn; "
+                             "journalctl -u coturn -n 20 --no-pager")
+            pytest.fail(f"{what} not within {WAIT} s:\n{state.stdout}")
+        time.sleep(1)
+
+
+def relays(turn, probe) -> str:  # noqa: F811 - the fixtures imported above
+    """A real allocation with turnutils_uclient (UDP) relaying data to the peer and back;
+    '' when it did, else the client's output."""
+    h = probe["host"]
+    h.run(f"pkill -f 'turnutils_peer -L {probe['address']}' || true")
+    h.run(f"nohup timeout 60 turnutils_peer -L {probe['address']} -p {PEER_PORT} "
+          ">/dev/null 2>&1 &")
+    result = uclient(probe, turn, probe["address"])
+    out = result.stdout + result.stderr
+    totals = re.findall(r"tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*$", out, re.M)
+    ok = result.rc == 0 and totals and int(totals[-1][0]) > 0 and len(set(totals[-1])) == 1
+    return "" if ok else out[-2000:]
+
+
+def test_killed_coturn_is_restarted_by_systemd(turn, probe):  # noqa: F811
+    h = turn["host"]
+    before = unit(h)
+    assert before["Restart"] != "no", "the coturn unit has no Restart= (roles/coturn drop-in)"
+    assert before["ActiveState"] == "active" and before["MainPID"] != "0", before
+
+    h.check_output(f"kill -KILL {before['MainPID']}")
+
+    def restarted() -> bool:
+        now = unit(h)
+        return (int(now["NRestarts"]) > int(before["NRestarts"])
+                and now["MainPID"] not in ("0", before["MainPID"])
+                and now["ActiveState"] == "active" and listening(h, turn["port"]))
+
+    wait_until("coturn restarted by systemd and listening", restarted, h)
+    assert relays(turn, probe) == ""
+
+
+def verify(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sovctl", "verify", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+         "--service", "coturn", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_verify_reports_the_outage_while_it_lasts(turn):  # noqa: F811
+    h, name = turn["host"], turn["name"]
+    try:
+        h.check_output("systemctl stop coturn")
+        down = verify()
+    finally:
+        h.run("systemctl start coturn")
+        wait_until("coturn listening after start", lambda: listening(h, turn["port"]), h)
+    out = down.stdout + down.stderr
+    assert down.returncode != 0, out[-3000:]
+    assert re.search(rf"^{re.escape(name)}\s+coturn\s+\d+\s+[1-9]\d*\s+\d+\s+FAIL$", out,
+                     re.M), out[-3000:]
+    assert "FAILED" in out and "test_coturn_is_running_and_enabled" in out, out[-3000:]
+
+    up = verify()
+    assert up.returncode == 0, (up.stdout + up.stderr)[-3000:]
+    assert re.search(rf"^{re.escape(name)}\s+coturn\s+\d+\s+0\s+\d+\s+PASS$", up.stdout,
+                     re.M), up.stdout[-3000:]
