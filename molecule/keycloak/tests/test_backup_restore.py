@@ -28,7 +28,9 @@ def _admin(host_name: str, method: str, path: str, body: dict | None = None) -> 
     """Keycloak's admin REST API, called on the host itself (port 8080 is loopback only)."""
     inv_host = context._inventory().hosts[host_name]
     user = context.resolve(inv_host, "keycloak_admin_user") or "sovctl-admin"
-    password = context.resolve(inv_host, "keycloak_admin_password")
+    # keycloak_admin_password is a role default: the inventory holds the vault's value.
+    password = (context.resolve(inv_host, "keycloak_admin_password")
+                or context.resolve(inv_host, "vault_keycloak_admin_password"))
     host = context.testinfra_host(host_name)
     base = "http://127.0.0.1:8080"
     token = json.loads(host.check_output(
