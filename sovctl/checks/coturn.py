@@ -21,6 +21,13 @@ TURN_HOSTS = [h.name for h in context.hosts("turn")] if (
 pytestmark = pytest.mark.skipif(not TURN_HOSTS, reason="no host in group 'turn'")
 
 
+class Secret(str):
+    """A secret that never shows in pytest's failure reports (they print fixture values)."""
+
+    def __repr__(self) -> str:
+        return "'<secret>'"
+
+
 @pytest.fixture(scope="module", params=TURN_HOSTS)
 def turn(request):
     inv_host = context._inventory().hosts[request.param]
@@ -31,7 +38,7 @@ def turn(request):
         "name": request.param,
         "host": context.testinfra_host(request.param),
         "address": context.address_of(request.param),
-        "secret": secret,
+        "secret": Secret(secret),
         "port": int(inv_host.vars.get("coturn_listening_port", 3478)),
         "tls_port": int(inv_host.vars.get("coturn_tls_listening_port", 5349)),
         "allowed": [str(x) for x in inv_host.vars.get("coturn_allowed_peer_ips") or []
@@ -63,6 +70,13 @@ def uclient(probe, turn, peer: str, extra: str = "", password: str | None = None
             username: str | None = None):
     # A fresh user each time: allocations count against coturn_user_quota until they expire.
     user, pw = rest_credentials(turn["secret"], user=f"check-{uuid.uuid4().hex[:8]}")
+    if "-t" not in extra.split():
+        # Over UDP uclient waits its whole timeout for a server that is down: ask first.
+        try:
+            allocate(turn["address"], turn["port"], user, pw, timeout=3)
+        except OSError as exc:
+            pytest.fail(f"coturn on {turn['name']} ({turn['address']}:{turn['port']}/udp) "
+                        f"does not answer a TURN allocation within 3 s: {exc}")
     cmd = (f"timeout 40 turnutils_uclient -n 20 -m 1 -l 120 -e {peer} -r {PEER_PORT} "
            f"-u '{username or user}' -w '{password or pw}' {extra} {turn['address']}")
     return probe["host"].run(cmd)
@@ -97,7 +111,9 @@ def test_relay_reaches_allowed_peer(turn, probe, transport, extra):
     assert result.rc == 0, out[-2000:]
     assert totals, out[-2000:]
     sent, received = map(int, totals[-1])
-    assert sent > 0 and received == sent, f"sent {sent}, echoed back {received}"
+    # The relay-to-peer leg is UDP whatever the client's transport: on a loaded host a few
+    # datagrams may drop; a relay that does not work echoes nothing.
+    assert sent > 0 and received >= 0.8 * sent, f"sent {sent}, echoed back {received}"
 
 
 def test_valid_credentials_allocate(turn):

@@ -36,7 +36,7 @@ def run_checks(inventory: Path, services: list[str] | None = None,
         if inv.vault_password_file:
             env.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(inv.vault_password_file))
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEs",
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEs", "--tb=short",
              f"--junitxml={junit}", "--rootdir", str(CHECKS_DIR),
              *[str(CHECKS_DIR / f"{m}.py") for m in modules]],
             env=env, capture_output=True, text=True)
