@@ -26,7 +26,7 @@ def test_example_is_compliant_with_its_own_policy_secnumcloud() -> None:
     code, report = _audit(EXAMPLE)
     assert report["policy"] == "secnumcloud"
     assert code == 0, report["findings"]
-    assert report["summary"] == {"hosts": 5, "endpoints": 14, "violations": 0, "warnings": 0}
+    assert report["summary"] == {"hosts": 6, "endpoints": 14, "violations": 0, "warnings": 0}
     assert {h["country"] for h in report["hosts"]} == {"FR"}
     # Every external purpose the stack has is declared, none left to software defaults.
     assert {e["purpose"] for e in report["endpoints"]} == {
@@ -35,6 +35,10 @@ def test_example_is_compliant_with_its_own_policy_secnumcloud() -> None:
     (oidc,) = [e for e in report["endpoints"] if e["purpose"] == "oidc"]
     assert oidc["url"].startswith("https://id.collab.example.org/")
     assert any("id1.par.collab.example.org of this deployment" in r for r in oidc["reasons"])
+    # Backups go to a host of the deployment, in the other region.
+    (backup,) = [e for e in report["endpoints"] if e["purpose"] == "backup"]
+    assert any("backup1.gouv.collab.example.org of this deployment" in r
+               for r in backup["reasons"])
 
 
 def test_copy_with_generated_secrets_passes_check(tmp_path: Path) -> None:
@@ -52,7 +56,7 @@ def test_copy_with_generated_secrets_passes_check(tmp_path: Path) -> None:
     assert ensured.returncode == 0, ensured.stdout + ensured.stderr
     checked = sovctl("check", "-i", str(prod), "--offline")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "5 host(s), every variable valid" in checked.stdout
+    assert "6 host(s), every variable valid" in checked.stdout
 
 
 def test_moving_a_relay_to_an_unqualified_offer_fails_secnumcloud_only(tmp_path: Path) -> None:
