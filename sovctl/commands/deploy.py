@@ -18,7 +18,7 @@ from sovctl.validate import raise_on_problems, validate
 
 # Playbooks that are not services of their own.
 NOT_SERVICES = {"site", "common", "firewall", "preflight", "edge",
-                "backup", "backup_server", "restore"}
+                "backup", "backup_server", "restore", "upgrade"}
 
 
 def services() -> list[str]:
