@@ -71,6 +71,28 @@ def test_interrupted_deploy_reruns_cleanly_and_verifies(sandbox):
     assert re.search(r"sandbox-turn\s+coturn\s+\d+\s+0\s", verify.stdout), verify.stdout
 
 
+def test_rerun_applies_what_a_cut_short_run_wrote(sandbox):
+    """The window the interruption above may or may not hit, made certain: a run wrote
+    coturn's configuration and the firewall's rules and was cut short before its
+    handlers ran. The files are the role's own, so a re-run changes none of them; it
+    must still restart coturn and load the rules (roles/stale_config)."""
+    pid = podman("exec", "sandbox-turn", "systemctl", "show", "-P", "MainPID", "coturn").strip()
+    assert pid not in ("", "0"), pid
+    podman("exec", "sandbox-turn", "touch", "/etc/turnserver.conf")
+    podman("exec", "sandbox-turn", "nft", "flush", "ruleset")
+    podman("exec", "sandbox-turn", "touch", "/etc/nftables.conf")
+
+    rerun = run("deploy", *ONE)
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    after = podman("exec", "sandbox-turn", "systemctl", "show", "-P", "MainPID", "coturn").strip()
+    assert after not in ("", "0", pid), f"coturn was not restarted (MainPID {pid} -> {after})"
+    assert "tcp dport 5349 accept" in podman("exec", "sandbox-turn", "nft", "list", "ruleset")
+
+    again = run("deploy", *ONE)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert changed_total(again.stdout) == 0, again.stdout[-3000:]
+
+
 def podman(*args: str) -> str:
     proc = subprocess.run(["podman", *args], capture_output=True, text=True, env=dict(os.environ))
     return proc.stdout + proc.stderr
@@ -92,8 +114,11 @@ def diagnostics(listening: bool) -> str:
     return "\n".join([
         f"coturn listening on TCP 3478 before verify: {listening}",
         podman("exec", "sandbox-turn", "systemctl", "status", "--no-pager", "coturn"),
-        podman("exec", "sandbox-turn", "ss", "-Hltunp"),
-        podman("exec", "sandbox-turn", "journalctl", "-u", "coturn", "-n", "40", "--no-pager"),
+        podman("exec", "sandbox-turn", "ss", "-Hltnp"),
+        podman("exec", "sandbox-turn", "nft", "list", "ruleset"),
+        podman("exec", "sandbox-turn", "ls", "-l", "/etc/turnserver.conf", "/etc/coturn/tls"),
+        podman("exec", "sandbox-turn", "journalctl", "-b", "--no-pager", "-u", "coturn",
+               "--grep", "cert|key|TLS|DTLS|listen|Relay|ERROR|WARN|Start|Stop"),
         subprocess.run(["ip", "route", "get", "10.231.47.13"], capture_output=True,
                        text=True).stdout,
     ])
