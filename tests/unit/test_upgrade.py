@@ -120,7 +120,7 @@ def test_restart_only_and_check_mode_are_passed_on(inv, runs):
 
 
 def test_a_rolled_back_node_gives_ansibles_exit_code_and_names_the_host(inv, runs):
-    msg = ("id1: Keycloak 26.7.3 failed; rolled back to 26.5.6, healthy. The rollout stopped: "
+    msg = ("id1: Keycloak 26.7.3 failed; rolled back to 26.7.2, healthy. The rollout stopped: "
            "the nodes after this one were not touched.")
     runs.outcome["result"] = RunResult(
         rc=2, status="failed", hosts={"id1": HostStats(ok=9, failed=1, rescued=1)},

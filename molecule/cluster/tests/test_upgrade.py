@@ -1,9 +1,10 @@
 """Rolling upgrade of the Keycloak cluster with `sovctl upgrade`, users logging in meanwhile.
 
-The scenario converges Keycloak 26.5.6 (the version before the newest in the catalogue).
+The scenario converges Keycloak 26.7.2 (the patch release before the newest: nodes of
+two minor versions cannot share a cluster, which the playbook checks).
 First an upgrade to 26.7.3 whose new version cannot start (a database port nothing
 answers, passed to that run through the scenario's SOVCTL_TEST_KEYCLOAK_DB_PORT) must roll
-cl-kc1 back to 26.5.6 with its database, stop before cl-kc2, exit non-zero naming the
+cl-kc1 back to 26.7.2 with its database, stop before cl-kc2, exit non-zero naming the
 host, and leave users able to log in. Then the real upgrade to 26.7.3 runs while a
 thread logs users in through nginx without pause: no login may fail, and both nodes end
 on 26.7.3. A second run changes nothing.
@@ -33,7 +34,7 @@ ID_NODES = cluster_checks.ID_NODES
 # The cluster's Keycloak fixture (addresses, CA, test user), shared with test_cluster.py.
 kcc = cluster_checks.kcc
 
-FROM, TO = "26.5.6", "26.7.3"
+FROM, TO = "26.7.2", "26.7.3"
 # Bounds of the login loop: it stops when the upgrade ends, or at these at the latest.
 LOGIN_LOOP_MAX = 3000
 LOGIN_LOOP_DEADLINE_S = 45 * 60
