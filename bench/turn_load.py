@@ -74,7 +74,9 @@ def proc_figures(turn) -> tuple[float, int]:
 
 def load(client, turn_addr: str, peer: str, secret: str, args) -> dict:
     procs = []
-    batch = 10
+    # One REST-API user per batch: coturn_user_quota (12) caps allocations per user, and
+    # turnutils_uclient takes more than one allocation per client.
+    batch = 5
     client.run_test(f"rm -rf {LOGS} && install -d -m 0700 {LOGS}")
     for i in range(0, args.clients, batch):
         n = min(batch, args.clients - i)
@@ -91,8 +93,10 @@ def load(client, turn_addr: str, peer: str, secret: str, args) -> dict:
         time.sleep(1)
     sent = received = lost = 0
     rtts, jitters = [], []
+    errors: set[str] = set()
     for log in procs:
         out = client.run(f"cat {log}").stdout
+        errors.update(re.findall(r"error (\d+ \([^)]*\))", out))
         tot = re.findall(r"tot_send_msgs=(\d+), tot_recv_msgs=(\d+)", out)
         if tot:
             sent += int(tot[-1][0])
@@ -107,7 +111,8 @@ def load(client, turn_addr: str, peer: str, secret: str, args) -> dict:
             jitters.append(float(m.group(1)))
     return {"sent": sent, "received": received, "lost": lost,
             "rtt": statistics.mean(rtts) if rtts else float("nan"),
-            "jitter": statistics.mean(jitters) if jitters else float("nan")}
+            "jitter": statistics.mean(jitters) if jitters else float("nan"),
+            "errors": ", ".join(sorted(errors))}
 
 
 def main() -> None:
@@ -172,8 +177,14 @@ def main() -> None:
             time.sleep(1)
         raise SystemExit(f"coturn did not listen on {port} with the {profile} profile")
 
+    # The peer host's firewall (roles/firewall) drops the echo port: let the relay's
+    # datagrams in from the TURN host for the run, and take the rule out afterwards.
+    hole = (f"ip saddr {turn_addr} udp dport {PEER_PORT} accept comment \"sovctl-bench\"")
+    firewalled = client.run("nft list table inet sovctl").rc == 0
     rows = []
     try:
+        if firewalled:
+            client.run_test(f"nft insert rule inet sovctl input {hole}")
         client.run("pkill -f '[t]urnutils_peer' || true")
         client.run(f"nohup turnutils_peer -L {peer} -p {PEER_PORT} >/dev/null 2>&1 &")
         for _ in range(args.rounds):
@@ -190,9 +201,14 @@ def main() -> None:
                 print(f"  {profile:<15} sent {res['sent']:>7} echoed {res['received']:>7} "
                       f"loss {loss:5.2f}%  rtt {res['rtt']:7.2f} ms  jitter "
                       f"{res['jitter']:6.2f} ms  turnserver CPU {res['cpu']:6.2f} s  "
-                      f"peak RSS {res['hwm'] / 1024:6.1f} MiB  ({seconds:.0f} s)", flush=True)
+                      f"peak RSS {res['hwm'] / 1024:6.1f} MiB  ({seconds:.0f} s)"
+                      + (f"  TURN errors: {res['errors']}" if res["errors"] else ""), flush=True)
     finally:
         client.run(f"pkill -f '[t]urnutils_peer' || true; rm -rf {LOGS}")
+        if firewalled:
+            client.run("for h in $(nft -a list chain inet sovctl input | "
+                       "sed -n 's/.*sovctl-bench.*# handle \\([0-9]*\\)$/\\1/p'); do "
+                       "nft delete rule inet sovctl input handle $h; done")
         use("sovctl")
         turn.run(f"rm -rf {SAVE}")
         if not had and not args.keep:
