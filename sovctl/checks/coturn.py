@@ -77,8 +77,11 @@ def uclient(probe, turn, peer: str, extra: str = "", password: str | None = None
         except OSError as exc:
             pytest.fail(f"coturn on {turn['name']} ({turn['address']}:{turn['port']}/udp) "
                         f"does not answer a TURN allocation within 3 s: {exc}")
+    # turnutils_uclient exits 255 when coturn refuses; testinfra's SSH backend takes 255
+    # for a lost connection and raises, so a refusal is reported as 254.
     cmd = (f"timeout 40 turnutils_uclient -n 20 -m 1 -l 120 -e {peer} -r {PEER_PORT} "
-           f"-u '{username or user}' -w '{password or pw}' {extra} {turn['address']}")
+           f"-u '{username or user}' -w '{password or pw}' {extra} {turn['address']}; "
+           "rc=$?; [ $rc -eq 255 ] && exit 254; exit $rc")
     return probe["host"].run(cmd)
 
 
@@ -102,7 +105,7 @@ def test_relay_reaches_allowed_peer(turn, probe, transport, extra):
             and context.is_private(probe["address"])):
         pytest.skip(f"probe {probe['address']} is not in coturn_allowed_peer_ips")
     h = probe["host"]
-    h.run(f"pkill -f 'turnutils_peer -L {probe['address']}' || true")
+    h.run(f"pkill -f '[t]urnutils_peer -L {probe['address']}' || true")
     h.run(f"nohup timeout 60 turnutils_peer -L {probe['address']} -p {PEER_PORT} "
           ">/dev/null 2>&1 &")
     result = uclient(probe, turn, probe["address"], extra.format(**turn))

@@ -47,7 +47,7 @@ def relays(turn, probe) -> str:  # noqa: F811 - the fixtures imported above
     """A real allocation with turnutils_uclient (UDP) relaying data to the peer and back;
     '' when it did, else the client's output."""
     h = probe["host"]
-    h.run(f"pkill -f 'turnutils_peer -L {probe['address']}' || true")
+    h.run(f"pkill -f '[t]urnutils_peer -L {probe['address']}' || true")
     h.run(f"nohup timeout 60 turnutils_peer -L {probe['address']} -p {PEER_PORT} "
           ">/dev/null 2>&1 &")
     result = uclient(probe, turn, probe["address"])
