@@ -85,6 +85,15 @@ def uclient(probe, turn, peer: str, extra: str = "", password: str | None = None
     return probe["host"].run(cmd)
 
 
+def start_peer(probe) -> None:
+    """A fresh turnutils_peer (UDP echo, 60 s) on the probe host. The pattern's [t] keeps
+    pkill from matching the remote shell that runs it (over SSH, that ends the session)."""
+    h = probe["host"]
+    h.run(f"pkill -f '[t]urnutils_peer -L {probe['address']}' || true")
+    h.run(f"nohup timeout 60 turnutils_peer -L {probe['address']} -p {PEER_PORT} "
+          ">/dev/null 2>&1 &")
+
+
 def test_coturn_is_running_and_enabled(turn):
     svc = turn["host"].service("coturn")
     assert svc.is_running
@@ -104,10 +113,7 @@ def test_relay_reaches_allowed_peer(turn, probe, transport, extra):
     if (not probe["designated"] and probe["address"] not in turn["allowed"]
             and context.is_private(probe["address"])):
         pytest.skip(f"probe {probe['address']} is not in coturn_allowed_peer_ips")
-    h = probe["host"]
-    h.run(f"pkill -f '[t]urnutils_peer -L {probe['address']}' || true")
-    h.run(f"nohup timeout 60 turnutils_peer -L {probe['address']} -p {PEER_PORT} "
-          ">/dev/null 2>&1 &")
+    start_peer(probe)
     result = uclient(probe, turn, probe["address"], extra.format(**turn))
     out = result.stdout + result.stderr
     totals = re.findall(r"tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*$", out, re.M)

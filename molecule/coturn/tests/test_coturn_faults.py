@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from sovctl.checks.coturn import PEER_PORT, probe, turn, uclient  # noqa: F401 - fixtures
+from sovctl.checks.coturn import probe, start_peer, turn, uclient  # noqa: F401 - fixtures
 
 WAIT = 60  # seconds; systemd restarts coturn 2 s after it dies (RestartSec)
 
@@ -46,10 +46,7 @@ def wait_until(what: str, predicate, host) -> None:
 def relays(turn, probe) -> str:  # noqa: F811 - the fixtures imported above
     """A real allocation with turnutils_uclient (UDP) relaying data to the peer and back;
     '' when it did, else the client's output."""
-    h = probe["host"]
-    h.run(f"pkill -f '[t]urnutils_peer -L {probe['address']}' || true")
-    h.run(f"nohup timeout 60 turnutils_peer -L {probe['address']} -p {PEER_PORT} "
-          ">/dev/null 2>&1 &")
+    start_peer(probe)
     result = uclient(probe, turn, probe["address"])
     out = result.stdout + result.stderr
     totals = re.findall(r"tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*$", out, re.M)
