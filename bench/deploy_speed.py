@@ -11,21 +11,19 @@ Not a test: run on demand against converged hosts, e.g. the sandbox after `make 
 The two profiles run the same playbooks on the same hosts through `sovctl deploy`;
 only the Ansible configuration differs:
 
-- sovctl: the project's ansible.cfg (SSH pipelining, ControlPersist 300 s,
-  20 forks, smart gathering with a JSON fact cache);
+- sovctl: what `sovctl deploy` uses: the project's ansible.cfg (SSH pipelining,
+  ControlPersist 300 s, 20 forks, smart gathering with a JSON fact cache) and
+  Mitogen's linear strategy (sovctl/runner.py);
+- sovctl-no-mitogen: the same ansible.cfg with Ansible's own linear strategy
+  (SOVCTL_MITOGEN=0), to show what each part is worth;
 - ansible-defaults: an ansible.cfg that sets nothing beyond what any inventory
   needs to work (roles path, host key checking on), so every other setting is
   Ansible's own default (5 forks, no pipelining, ControlPersist 60 s, facts
-  gathered by every play, in-memory fact cache).
+  gathered by every play, in-memory fact cache, linear strategy).
 
 Prints wall-clock seconds and the number of changed tasks per run (a no-op run must
 report 0, or its time is not a no-op figure), then the median per profile and the
 ratio. Figures are printed, never asserted.
-
-When Mitogen for Ansible is installed in the same environment (`pip install mitogen`;
-it is not a dependency of sovctl), a third profile runs: sovctl's settings plus the
-mitogen_linear strategy, so its figures and its changed-task counts (a no-op must stay
-0) can be judged side by side before anyone relies on it.
 """
 
 from __future__ import annotations
@@ -58,16 +56,6 @@ def newest_record(runs: Path, before: set[Path]) -> dict | None:
     return json.loads(new[-1].read_text()) if new else None
 
 
-def mitogen_env() -> dict[str, str] | None:
-    """The environment that turns on Mitogen's strategy, or None when it is not installed."""
-    try:
-        import ansible_mitogen  # noqa: PLC0415  (optional, measured only when present)
-    except ImportError:
-        return None
-    plugins = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
-    return {"ANSIBLE_STRATEGY_PLUGINS": str(plugins), "ANSIBLE_STRATEGY": "mitogen_linear"}
-
-
 def deploy(profile_cfg: Path, inventory: Path, service: str | None,
            extra_env: dict[str, str] | None = None) -> tuple[float, int, int]:
     """One `sovctl deploy`; returns (seconds, exit code, changed tasks over all hosts)."""
@@ -76,7 +64,9 @@ def deploy(profile_cfg: Path, inventory: Path, service: str | None,
     argv = [sys.executable, "-m", "sovctl", "deploy", "-i", str(inventory)]
     if service:
         argv += ["--service", service]
-    env = {**os.environ, "ANSIBLE_CONFIG": str(profile_cfg), **(extra_env or {})}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SOVCTL_MITOGEN", "ANSIBLE_STRATEGY", "ANSIBLE_STRATEGY_PLUGINS")}
+    env.update({"ANSIBLE_CONFIG": str(profile_cfg), **(extra_env or {})})
     start = time.monotonic()
     proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.monotonic() - start
@@ -109,21 +99,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sovctl-bench-") as tmp:
         defaults_cfg = Path(tmp) / "ansible.cfg"
         defaults_cfg.write_text(DEFAULTS_CFG.format(roles=ROOT / "roles"))
-        profiles = {"sovctl": ROOT / "ansible.cfg", "ansible-defaults": defaults_cfg}
-        extra: dict[str, dict[str, str]] = {}
-        mitogen = mitogen_env()
-        if mitogen:
-            profiles["sovctl+mitogen"] = ROOT / "ansible.cfg"
-            extra["sovctl+mitogen"] = mitogen
-        else:
-            print("Mitogen for Ansible is not installed: its profile is not measured.")
+        profiles = {"sovctl": ROOT / "ansible.cfg",
+                    "sovctl-no-mitogen": ROOT / "ansible.cfg",
+                    "ansible-defaults": defaults_cfg}
+        no_mitogen = {"SOVCTL_MITOGEN": "0"}
+        extra = {"sovctl-no-mitogen": no_mitogen, "ansible-defaults": no_mitogen}
         rows: list[tuple[str, str, float, int, int]] = []
 
         def timed(name: str, kind: str) -> None:
             seconds, rc, changed = deploy(profiles[name], args.inventory, args.service,
                                           extra.get(name))
             rows.append((name, kind, seconds, rc, changed))
-            print(f"  {name:<17} {kind:<6} {seconds:8.1f} s  exit {rc}  changed {changed}",
+            print(f"  {name:<18} {kind:<6} {seconds:8.1f} s  exit {rc}  changed {changed}",
                   flush=True)
 
         scope = f", service {args.service}" if args.service else ""
@@ -139,17 +126,17 @@ def main() -> None:
             for name in profiles:
                 timed(name, "no-op")
 
-    print("\nProfile            kind    median s  runs")
+    print("\nProfile             kind    median s  runs")
     medians: dict[tuple[str, str], float] = {}
     for kind in ("fresh", "no-op"):
         for name in profiles:
             times = [r[2] for r in rows if r[0] == name and r[1] == kind and r[3] == 0]
             if times:
                 medians[(name, kind)] = statistics.median(times)
-                print(f"{name:<18} {kind:<6} {medians[(name, kind)]:9.1f}  {len(times)}")
+                print(f"{name:<19} {kind:<6} {medians[(name, kind)]:9.1f}  {len(times)}")
     for kind in ("fresh", "no-op"):
         slow = medians.get(("ansible-defaults", kind))
-        for name in ("sovctl", "sovctl+mitogen"):
+        for name in ("sovctl", "sovctl-no-mitogen"):
             fast = medians.get((name, kind))
             if fast and slow:
                 print(f"{kind}: {name} is {slow / fast:.2f}x the speed of Ansible's "

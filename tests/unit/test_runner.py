@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from sovctl.runner import _Progress, ansible_env
 
 
@@ -44,3 +46,25 @@ def test_report_tasks_are_collected_per_host():
     p({"event": "runner_on_ok", "event_data": {"host": "h1", "task": "Report to sovctl: status",
                                                "res": {"msg": ["unit coturn active"]}}})
     assert p.reports == {"h1": ["unit coturn active"]}
+
+
+def test_runs_use_mitogens_strategy_by_default(monkeypatch):
+    monkeypatch.delenv("SOVCTL_MITOGEN", raising=False)
+    monkeypatch.delenv("ANSIBLE_STRATEGY", raising=False)
+    monkeypatch.setenv("ANSIBLE_STRATEGY_PLUGINS", "/site/strategy")
+    env = ansible_env()
+    assert env["ANSIBLE_STRATEGY"] == "mitogen_linear"
+    first, rest = env["ANSIBLE_STRATEGY_PLUGINS"].split(":", 1)
+    assert (Path(first) / "mitogen_linear.py").is_file()
+    assert rest == "/site/strategy"  # the user's own plugin paths are kept
+
+
+def test_mitogen_can_be_turned_off_and_an_explicit_strategy_wins(monkeypatch):
+    monkeypatch.delenv("ANSIBLE_STRATEGY", raising=False)
+    monkeypatch.delenv("ANSIBLE_STRATEGY_PLUGINS", raising=False)
+    monkeypatch.setenv("SOVCTL_MITOGEN", "0")
+    env = ansible_env()
+    assert "ANSIBLE_STRATEGY" not in env and "ANSIBLE_STRATEGY_PLUGINS" not in env
+    monkeypatch.delenv("SOVCTL_MITOGEN")
+    monkeypatch.setenv("ANSIBLE_STRATEGY", "free")
+    assert ansible_env()["ANSIBLE_STRATEGY"] == "free"
