@@ -1,8 +1,9 @@
 # sovctl: one entry point for set-up, lint, tests and the sandbox.
 #   make sandbox   install what is needed, start the local sandbox and deploy the stack
-#   make test      everything: lint, unit and integration tests, every molecule scenario
-#   make check     lint + unit tests only (fast)
+#   make test-all  every test: make test, then make test-cluster (what CI runs)
+#   make test      lint, unit and integration tests, the single-site molecule scenarios
 #   make test-cluster  the multi-node scenario (molecule/cluster) alone
+#   make check     lint + unit tests only (fast)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
@@ -15,7 +16,7 @@ export CONTAINERS_CONF := $(CURDIR)/molecule/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: deps node venv image lint unit integration molecule test-cluster check test sandbox sandbox-down clean help
+.PHONY: deps node venv image lint unit integration molecule test-cluster check test test-all sandbox sandbox-down clean help
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -73,12 +74,19 @@ molecule: image node
 
 # The multi-node scenario (two Keycloak, two LiveKit, two coturn nodes), alone.
 test-cluster: image
-	molecule test --scenario-name cluster
+	@echo "=== molecule test -s cluster (started $$(date -u +%T))"; start=$$(date +%s); \
+	molecule test --scenario-name cluster; \
+	echo "=== molecule scenario times: cluster=$$(( $$(date +%s) - start ))s"
 
 check: lint unit
 
 test: deps venv image lint unit integration molecule
 	@echo "make test: all passed"
+
+# Everything, as CI runs it: make test first (under an hour on 2 cores), then the
+# multi-node scenario (about 30 minutes more).
+test-all: test test-cluster
+	@echo "make test-all: all passed"
 
 sandbox: image
 	sovctl sandbox up

@@ -95,13 +95,9 @@ def mitogen_enabled(env: dict[str, str]) -> bool:
     return "ANSIBLE_STRATEGY" not in env
 
 
-def _with_mitogen(env: dict[str, str]) -> None:
-    """Run plays with Mitogen's linear strategy: same task order and results as Ansible's
-    linear strategy, but one persistent Python interpreter per host instead of a new
-    SSH command and module upload per task (the no-op re-run is about twice as fast,
-    bench/deploy_speed.py). Plain `ansible-playbook` keeps Ansible's own strategy."""
-    if not mitogen_enabled(env):
-        return
+def mitogen_strategy_plugins() -> Path:
+    """The directory of Mitogen's strategy plugins (also used by the Makefile so that
+    molecule's own ansible-playbook runs use the strategy sovctl deploys with)."""
     try:
         import ansible_mitogen  # noqa: PLC0415  (imported only to find its plugin directory)
     except ImportError as exc:  # a dependency of sovctl: only a broken install lacks it
@@ -111,9 +107,18 @@ def _with_mitogen(env: dict[str, str]) -> None:
             hint="reinstall sovctl (pip install -e .), or set SOVCTL_MITOGEN=0 to run "
                  "with Ansible's own linear strategy",
             exit_code=EXIT_UNAVAILABLE) from exc
-    plugins = Path(ansible_mitogen.__file__).resolve().parent / "plugins" / "strategy"
+    return Path(ansible_mitogen.__file__).resolve().parent / "plugins" / "strategy"
+
+
+def _with_mitogen(env: dict[str, str]) -> None:
+    """Run plays with Mitogen's linear strategy: same task order and results as Ansible's
+    linear strategy, but one persistent Python interpreter per host instead of a new
+    SSH command and module upload per task (the no-op re-run is about twice as fast,
+    bench/deploy_speed.py). Plain `ansible-playbook` keeps Ansible's own strategy."""
+    if not mitogen_enabled(env):
+        return
     paths = [p for p in env.get("ANSIBLE_STRATEGY_PLUGINS", "").split(os.pathsep) if p]
-    env["ANSIBLE_STRATEGY_PLUGINS"] = os.pathsep.join([str(plugins), *paths])
+    env["ANSIBLE_STRATEGY_PLUGINS"] = os.pathsep.join([str(mitogen_strategy_plugins()), *paths])
     env["ANSIBLE_STRATEGY"] = MITOGEN_STRATEGY
 
 
