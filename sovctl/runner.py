@@ -7,6 +7,7 @@ RunResult with Ansible's own exit code and per-host counts, never raw events.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -122,6 +123,18 @@ def _with_mitogen(env: dict[str, str]) -> None:
     env["ANSIBLE_STRATEGY"] = MITOGEN_STRATEGY
 
 
+# Mitogen starts ssh with its own ServerAlive options, which come first and so win over
+# ansible.cfg's: 30 s x 10 by default, so a host that stops answering mid-task would hang
+# the run for five minutes. These give it ansible.cfg's 10 s x 3: the host is named
+# unreachable after about 30 s and the other hosts finish (tests/integration).
+MITOGEN_KEEPALIVE = {"mitogen_ssh_keepalive_interval": 10, "mitogen_ssh_keepalive_count": 3}
+
+
+def mitogen_vars(env: dict[str, str]) -> dict[str, int]:
+    """Extra variables for a run with the environment ``env`` (empty without Mitogen)."""
+    return dict(MITOGEN_KEEPALIVE) if env.get("ANSIBLE_STRATEGY") == MITOGEN_STRATEGY else {}
+
+
 def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k in ENV_ALLOW or k.startswith(ENV_ALLOW_PREFIXES)}
@@ -225,7 +238,7 @@ def run_playbook(req: RunRequest, emit: Callable[[str], None] = print) -> RunRes
                 limit=req.limit,
                 tags=req.tags,
                 cmdline=" ".join(_quote(c) for c in cmdline) or None,
-                extravars=req.extravars or None,
+                extravars={**mitogen_vars(env), **req.extravars} or None,
                 envvars=env,
                 verbosity=req.verbosity or None,
                 quiet=True,
@@ -237,12 +250,28 @@ def run_playbook(req: RunRequest, emit: Callable[[str], None] = print) -> RunRes
             rc = runner.rc if runner.rc is not None else 1
             status = runner.status
             changed_tasks = _read_changes(changes)
+            _stop_leftovers(pdd)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     return RunResult(rc=rc, status=status, hosts=progress.stats, failures=progress.failures,
                      cancelled=cancel.is_set(), reports=progress.reports,
                      changed_tasks=changed_tasks)
+
+
+def _stop_leftovers(run_dir: str) -> None:
+    """Stop what a run left behind. A cancelled run's ansible-playbook is stopped by
+    ansible-runner, but Mitogen's connection multiplexer, a fork of it (same command
+    line, which names this run's directory), would outlive it, holding its SSH
+    connections open."""
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(proc.name) != os.getpid() and any(run_dir.encode() in a for a in argv):
+            with contextlib.suppress(OSError):
+                os.kill(int(proc.name), signal.SIGTERM)
 
 
 def _read_changes(path: Path) -> list[dict]:

@@ -52,6 +52,14 @@ def test_interrupted_deploy_reruns_cleanly_and_verifies(sandbox):
     out = "".join(seen) + rest
     assert proc.returncode == 130, out
     assert "Re-run the same command" in out
+    # Nothing of the cancelled run is left running (Mitogen's multiplexer included).
+    for _ in range(20):
+        left = subprocess.run(["pgrep", "-af", "--limit sandbox-turn .*sovctl-run-"],
+                              capture_output=True, text=True).stdout
+        if not left:
+            break
+        time.sleep(0.5)
+    assert left == "", left
 
     second = run("deploy", *ONE)
     assert second.returncode == 0, second.stdout[-3000:]

@@ -68,3 +68,21 @@ def test_mitogen_can_be_turned_off_and_an_explicit_strategy_wins(monkeypatch):
     monkeypatch.delenv("SOVCTL_MITOGEN")
     monkeypatch.setenv("ANSIBLE_STRATEGY", "free")
     assert ansible_env()["ANSIBLE_STRATEGY"] == "free"
+
+
+def test_mitogen_runs_detect_a_silent_host_as_fast_as_ansible_cfg_does(monkeypatch):
+    import configparser
+
+    from sovctl.paths import project_root
+    from sovctl.runner import mitogen_vars
+
+    monkeypatch.delenv("SOVCTL_MITOGEN", raising=False)
+    monkeypatch.delenv("ANSIBLE_STRATEGY", raising=False)
+    keepalive = mitogen_vars(ansible_env())
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(project_root() / "ansible.cfg")
+    ssh_args = cfg["ssh_connection"]["ssh_args"]
+    assert f"ServerAliveInterval={keepalive['mitogen_ssh_keepalive_interval']}" in ssh_args
+    assert f"ServerAliveCountMax={keepalive['mitogen_ssh_keepalive_count']}" in ssh_args
+    monkeypatch.setenv("SOVCTL_MITOGEN", "0")
+    assert mitogen_vars(ansible_env()) == {}
