@@ -73,10 +73,8 @@ molecule: image node
 	done; echo "=== molecule scenario times:$$summary"
 
 # The multi-node scenario (two Keycloak, two LiveKit, two coturn nodes), alone.
-test-cluster: image
-	@echo "=== molecule test -s cluster (started $$(date -u +%T))"; start=$$(date +%s); \
-	molecule test --scenario-name cluster; \
-	echo "=== molecule scenario times: cluster=$$(( $$(date +%s) - start ))s"
+test-cluster:
+	@$(MAKE) --no-print-directory molecule SCENARIOS=cluster
 
 check: lint unit
 
