@@ -7,9 +7,11 @@ RunResult with Ansible's own exit code and per-host counts, never raw events.
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import json
 import os
+import re
 import signal
 import tempfile
 import threading
@@ -125,14 +127,20 @@ def _with_mitogen(env: dict[str, str]) -> None:
 
 # Mitogen starts ssh with its own ServerAlive options, which come first and so win over
 # ansible.cfg's: 30 s x 10 by default, so a host that stops answering mid-task would hang
-# the run for five minutes. These give it ansible.cfg's 10 s x 3: the host is named
-# unreachable after about 30 s and the other hosts finish (tests/integration).
-MITOGEN_KEEPALIVE = {"mitogen_ssh_keepalive_interval": 10, "mitogen_ssh_keepalive_count": 3}
-
-
+# the run for five minutes. Mitogen is given the ServerAlive values of the ansible.cfg in
+# use (the project's: 10 s x 3; 10 s x 3 when it sets none), so a silent host is named
+# unreachable as fast as with Ansible's SSH connection and the other hosts finish
+# (tests/integration).
 def mitogen_vars(env: dict[str, str]) -> dict[str, int]:
     """Extra variables for a run with the environment ``env`` (empty without Mitogen)."""
-    return dict(MITOGEN_KEEPALIVE) if env.get("ANSIBLE_STRATEGY") == MITOGEN_STRATEGY else {}
+    if env.get("ANSIBLE_STRATEGY") != MITOGEN_STRATEGY:
+        return {}
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(env.get("ANSIBLE_CONFIG", ""))
+    ssh_args = cfg.get("ssh_connection", "ssh_args", fallback="")
+    found = dict(re.findall(r"ServerAlive(Interval|CountMax)[= ](\d+)", ssh_args))
+    return {"mitogen_ssh_keepalive_interval": int(found.get("Interval", 10)),
+            "mitogen_ssh_keepalive_count": int(found.get("CountMax", 3))}
 
 
 def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -70,19 +70,16 @@ def test_mitogen_can_be_turned_off_and_an_explicit_strategy_wins(monkeypatch):
     assert ansible_env()["ANSIBLE_STRATEGY"] == "free"
 
 
-def test_mitogen_runs_detect_a_silent_host_as_fast_as_ansible_cfg_does(monkeypatch):
-    import configparser
-
-    from sovctl.paths import project_root
+def test_mitogens_keepalive_follows_the_ansible_cfg_in_use(monkeypatch, tmp_path):
     from sovctl.runner import mitogen_vars
 
     monkeypatch.delenv("SOVCTL_MITOGEN", raising=False)
     monkeypatch.delenv("ANSIBLE_STRATEGY", raising=False)
-    keepalive = mitogen_vars(ansible_env())
-    cfg = configparser.ConfigParser(interpolation=None)
-    cfg.read(project_root() / "ansible.cfg")
-    ssh_args = cfg["ssh_connection"]["ssh_args"]
-    assert f"ServerAliveInterval={keepalive['mitogen_ssh_keepalive_interval']}" in ssh_args
-    assert f"ServerAliveCountMax={keepalive['mitogen_ssh_keepalive_count']}" in ssh_args
+    cfg = tmp_path / "ansible.cfg"
+    cfg.write_text("[ssh_connection]\nssh_args = -o ServerAliveInterval=7 "
+                   "-o ServerAliveCountMax=5\n")
+    monkeypatch.setenv("ANSIBLE_CONFIG", str(cfg))
+    assert mitogen_vars(ansible_env()) == {"mitogen_ssh_keepalive_interval": 7,
+                                           "mitogen_ssh_keepalive_count": 5}
     monkeypatch.setenv("SOVCTL_MITOGEN", "0")
     assert mitogen_vars(ansible_env()) == {}
