@@ -104,6 +104,8 @@ def login(kc, username: str, password: str, *, start: str | None = None,
     if resp.status_code != 302 or not location.startswith(REDIRECT_URI):
         # The page's visible text: Keycloak's themes differ in markup, not in wording.
         text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", resp.text)).split())
+        if not text and location:  # where Keycloak sent the form instead (path, no query)
+            text = f"HTTP {resp.status_code} to {urlsplit(location).path}"
         return None, (text or f"HTTP {resp.status_code}")
     params = parse_qs(urlsplit(location).query)
     assert params["state"] == [state]

@@ -139,6 +139,22 @@ def _nodes(kcc):
     return {name: kcc["nodes"][name]["host"] for name in ID_NODES}
 
 
+def _what_the_hosts_saw(kcc) -> str:
+    """For a failed login loop: each node's Keycloak warnings and cluster views and the
+    edge's nginx errors and upstream, of the last minutes (the test hosts are gone after)."""
+    parts = []
+    for name, node in _nodes(kcc).items():
+        parts.append(f"--- {name}: keycloak journal (warnings, errors, cluster views) ---\n"
+                     + node.run("journalctl -u keycloak --since -10min --no-pager -o short-precise"
+                                " | grep -E 'WARN|ERROR|ISPN000094|started in|stopped in'"
+                                " | tail -40").stdout)
+        parts.append(f"--- {name}: nginx error log and upstreams ---\n"
+                     + node.run("tail -20 /var/log/nginx/error.log 2>/dev/null; "
+                                "grep -rh -A3 '^upstream' /etc/nginx/sites-enabled 2>/dev/null"
+                                ).stdout)
+    return "\n".join(parts)
+
+
 def test_a_failed_upgrade_rolls_the_first_node_back_and_stops(kcc, mirror):
     nodes = _nodes(kcc)
     for name, node in nodes.items():
@@ -191,7 +207,9 @@ def test_rolling_upgrade_keeps_every_login_working(kcc, mirror):
         "the login loop did not span the whole upgrade")
     assert loop.failures == [], (
         f"{len(loop.failures)} of {loop.ok + len(loop.failures)} logins failed during the "
-        "rolling upgrade:\n" + "\n".join(loop.failures[:20]))
+        "rolling upgrade:\n" + "\n".join(loop.failures[:20])
+        + "\n--- the end of sovctl upgrade's output ---\n" + out[-6000:] + "\n"
+        + _what_the_hosts_saw(kcc))
     for name, node in nodes.items():
         assert active_version(node) == TO, f"{name}: current -> {active_version(node)}"
         assert running_version(node) == TO, f"{name} runs {running_version(node)}"
