@@ -146,7 +146,7 @@ def _what_the_hosts_saw(kcc) -> str:
     for name, node in _nodes(kcc).items():
         parts.append(f"--- {name}: keycloak journal (warnings, errors, cluster views) ---\n"
                      + node.run("journalctl -u keycloak --since -10min --no-pager -o short-precise"
-                                " | grep -E 'WARN|ERROR|ISPN000094|started in|stopped in'"
+                                " | grep -E 'WARN|ERROR|ISPN00009[34]|started in|stopped in'"
                                 " | tail -40").stdout)
         parts.append(f"--- {name}: nginx error log and upstreams ---\n"
                      + node.run("tail -20 /var/log/nginx/error.log 2>/dev/null; "
