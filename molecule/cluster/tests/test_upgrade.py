@@ -155,6 +155,33 @@ def _what_the_hosts_saw(kcc) -> str:
     return "\n".join(parts)
 
 
+def _upstream_servers(kcc) -> dict[str, list[str]]:
+    """The `server` lines of the `keycloak_nodes` upstream on each edge in front of Keycloak."""
+    found = {}
+    for name, node in _nodes(kcc).items():
+        lines = node.run("grep -rh -A5 '^upstream keycloak_nodes' /etc/nginx/sites-enabled"
+                         " 2>/dev/null | grep -E '^\\s*server '").stdout.splitlines()
+        if lines:
+            found[name] = [line.strip() for line in lines]
+    return found
+
+
+def _assert_every_node_serves(kcc, out: str):
+    """The upgrade put every node back into nginx's upstream, none left `down`."""
+    upstreams = _upstream_servers(kcc)
+    assert upstreams, "no edge has a keycloak_nodes upstream"
+    for edge, servers in upstreams.items():
+        assert len(servers) == len(ID_NODES), f"{edge}: {servers}"
+        assert not [s for s in servers if " down" in s], (
+            f"{edge}: a node was left drained after the upgrade: {servers}\n{out[-3000:]}")
+
+
+def _drains(out: str) -> int:
+    """How many times sovctl upgrade took a node out of nginx's upstream."""
+    return len(re.findall(r"^\s+changed\s+\S+\s+Take this node out of the edges' nginx upstream",
+                          out, re.M))
+
+
 def test_a_failed_upgrade_rolls_the_first_node_back_and_stops(kcc, mirror):
     nodes = _nodes(kcc)
     for name, node in nodes.items():
@@ -174,6 +201,9 @@ def test_a_failed_upgrade_rolls_the_first_node_back_and_stops(kcc, mirror):
     assert active_version(nodes[second]) == FROM and running_version(nodes[second]) == FROM
     assert not nodes[second].file(f"/opt/keycloak/{TO}").exists, (
         f"{second} was upgraded although {first} failed:\n{out}")
+    # The first node was drained while it failed and rolled back, and is serving again.
+    assert _drains(out) == 1, out
+    _assert_every_node_serves(kcc, out)
     # Users log in through nginx, and on each node.
     token, error = login(kcc, "alice", kcc["password"])
     assert error is None, f"login after the rollback: {error}"
@@ -210,6 +240,9 @@ def test_rolling_upgrade_keeps_every_login_working(kcc, mirror):
         "rolling upgrade:\n" + "\n".join(loop.failures[:20])
         + "\n--- the end of sovctl upgrade's output ---\n" + out[-6000:] + "\n"
         + _what_the_hosts_saw(kcc))
+    # Each node was out of nginx's upstream while it was upgraded, and is back in it.
+    assert _drains(out) == len(ID_NODES), out
+    _assert_every_node_serves(kcc, out)
     for name, node in nodes.items():
         assert active_version(node) == TO, f"{name}: current -> {active_version(node)}"
         assert running_version(node) == TO, f"{name} runs {running_version(node)}"
