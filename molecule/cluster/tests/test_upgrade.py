@@ -159,10 +159,10 @@ def _upstream_servers(kcc) -> dict[str, list[str]]:
     """The `server` lines of the `keycloak_nodes` upstream on each edge in front of Keycloak."""
     found = {}
     for name, node in _nodes(kcc).items():
-        lines = node.run("grep -rh -A5 '^upstream keycloak_nodes' /etc/nginx/sites-enabled"
-                         " 2>/dev/null | grep -E '^\\s*server '").stdout.splitlines()
-        if lines:
-            found[name] = [line.strip() for line in lines]
+        sites = node.run("cat /etc/nginx/sites-enabled/*.conf 2>/dev/null").stdout
+        block = re.search(r"^upstream keycloak_nodes \{(.*?)^\}", sites, re.M | re.S)
+        if block:
+            found[name] = re.findall(r"^\s*(server [^;]*);", block.group(1), re.M)
     return found
 
 
