@@ -28,6 +28,18 @@ deps:
 	  echo "Installing: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@# turnutils_uclient, the TURN client `sovctl verify` and the stack's checks run from this
+	@# machine, comes only in Debian's coturn package: install it, never run its server
+	@# (policy-rc.d refuses the start during the install, then the unit is masked).
+	@if ! command -v turnutils_uclient >/dev/null; then \
+	  echo "Installing coturn for its TURN client turnutils_uclient (its server stays off, masked)"; \
+	  policy=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy=1; fi; \
+	  rc=0; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null || rc=$$?; \
+	  [ -z "$$policy" ] || rm -f /usr/sbin/policy-rc.d; \
+	  [ $$rc -eq 0 ] || exit $$rc; \
+	  systemctl disable --now coturn >/dev/null 2>&1 || true; systemctl mask coturn >/dev/null 2>&1 || true; \
+	fi
 
 # Node.js 20+ and npm build the meeting app's frontend and drive its browser test
 # (Debian 12's nodejs 18 is too old for vite 8 and playwright-core). When the machine
