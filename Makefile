@@ -35,10 +35,10 @@ deps:
 	  echo "Installing coturn for its TURN client turnutils_uclient (its server stays off, masked)"; \
 	  policy=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
 	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy=1; fi; \
-	  rc=0; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null || rc=$$?; \
+	  rc=0; { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null; } || rc=$$?; \
 	  [ -z "$$policy" ] || rm -f /usr/sbin/policy-rc.d; \
 	  [ $$rc -eq 0 ] || exit $$rc; \
-	  systemctl disable --now coturn >/dev/null 2>&1 || true; systemctl mask coturn >/dev/null 2>&1 || true; \
+	  systemctl mask coturn >/dev/null 2>&1 || true; \
 	fi
 
 # Node.js 20+ and npm build the meeting app's frontend and drive its browser test
