@@ -91,7 +91,7 @@ def test_sbom_names_the_commit_livekit_was_built_from(synced, catalogue):
     """The VCS commit comes from the Go module proxy's .info (its Origin): the SBOM names it
     when the proxy published one, and never invents one when it did not."""
     lk = catalogue.get("livekit-server")
-    origin = (mirror.Cache().provenance(lk.sha256) or {}).get("origin") or {}
+    origin = mirror.Cache().provenance(lk.sha256).get("origin") or {}
     bom = json.loads(synced.sbom.read_text())
     (component,) = [c for c in bom["components"]
                     if (c["name"], c["version"]) == (lk.name, lk.version)]
