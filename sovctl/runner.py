@@ -28,6 +28,10 @@ ENV_ALLOW = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TERM", "SSH_AUTH_SOCK", 
 ENV_ALLOW_PREFIXES = ("ANSIBLE_", "SOVCTL_", "MOLECULE_")
 
 REPORT_PREFIX = "Report to sovctl:"
+# How often ansible-runner looks at the cancel flag while ansible-playbook runs (its
+# pexpect_timeout, 5 s by default): Ctrl-C stops the run within this, not after up to
+# five more seconds of tasks.
+CANCEL_POLL_SECONDS = 0.2
 STAT_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
 
 
@@ -218,7 +222,7 @@ def run_playbook(req: RunRequest, emit: Callable[[str], None] = print) -> RunRes
     def on_sigint(_sig, _frame):
         if cancel.is_set():
             raise KeyboardInterrupt
-        emit("\nInterrupt received: stopping after the running tasks (Ctrl-C again to abort).")
+        emit("\nInterrupt received: stopping the run (Ctrl-C again to abort).")
         cancel.set()
 
     previous = signal.signal(signal.SIGINT, on_sigint) if (
@@ -236,6 +240,11 @@ def run_playbook(req: RunRequest, emit: Callable[[str], None] = print) -> RunRes
     try:
         with tempfile.TemporaryDirectory(prefix="sovctl-run-") as pdd:
             changes = Path(pdd) / "changes.jsonl"
+            (Path(pdd) / "env").mkdir()
+            # A file, not run(settings=...): ansible-runner drops a settings argument when
+            # its private data directory has no env/settings.
+            (Path(pdd) / "env" / "settings").write_text(
+                f"pexpect_timeout: {CANCEL_POLL_SECONDS}\n", encoding="utf-8")
             env = ansible_env({"SOVCTL_CHANGES_FILE": str(changes)})
             _with_changes_callback(env)
             runner = ansible_runner.run(
@@ -257,13 +266,16 @@ def run_playbook(req: RunRequest, emit: Callable[[str], None] = print) -> RunRes
             )
             rc = runner.rc if runner.rc is not None else 1
             status = runner.status
+            if cancel.is_set() and status != "canceled":
+                emit("The run had ended before the interrupt could stop it: its result "
+                     "stands.")
             changed_tasks = _read_changes(changes)
             _stop_leftovers(pdd)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     return RunResult(rc=rc, status=status, hosts=progress.stats, failures=progress.failures,
-                     cancelled=cancel.is_set(), reports=progress.reports,
+                     cancelled=status == "canceled", reports=progress.reports,
                      changed_tasks=changed_tasks)
 
 

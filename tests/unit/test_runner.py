@@ -83,3 +83,47 @@ def test_mitogens_keepalive_follows_the_ansible_cfg_in_use(monkeypatch, tmp_path
                                            "mitogen_ssh_keepalive_count": 5}
     monkeypatch.setenv("SOVCTL_MITOGEN", "0")
     assert mitogen_vars(ansible_env()) == {}
+
+
+def test_an_interrupt_stops_the_run_before_its_next_task(tmp_path):
+    """Ctrl-C during a task: the run is cancelled there, and the tasks after it do not
+    run (ansible-runner's default look at the cancel flag, every 5 s, let them)."""
+    import os
+    import signal
+    import sys
+
+    from sovctl.runner import RunRequest, run_playbook
+
+    marker = tmp_path / "last-task-ran"
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
+        f"      ansible_python_interpreter: {sys.executable}\n", encoding="utf-8")
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(f"""\
+- name: Three tasks
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: First
+      ansible.builtin.command: "true"
+    - name: Second, running when the interrupt comes
+      ansible.builtin.command: sleep 2
+    - name: Last
+      ansible.builtin.file:
+        path: {marker}
+        state: touch
+""", encoding="utf-8")
+    lines = []
+
+    def emit(line):
+        lines.append(line)
+        if line.strip().endswith(" First"):
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C does, while "Second" runs
+
+    result = run_playbook(RunRequest(playbooks=[playbook], inventory=inventory), emit=emit)
+    out = "\n".join(lines)
+    assert result.cancelled, out
+    assert result.status == "canceled", out
+    assert not marker.exists(), out
+    assert "Interrupt received" in out
