@@ -101,6 +101,35 @@ def test_rerun_applies_what_a_cut_short_run_wrote(sandbox):
     assert changed_total(again.stdout) == 0, again.stdout[-3000:]
 
 
+def test_rerun_finishes_a_package_install_cut_short(sandbox):
+    """A run killed while dpkg installed coturn: dpkg's journal says coturn is unpacked
+    but not configured, as dpkg writes it between the two steps, and apt refuses every
+    install until `dpkg --configure -a`. The re-run must finish that itself."""
+    first = run("deploy", *ONE)  # converged already when the tests above ran
+    assert first.returncode == 0, first.stdout[-3000:]
+    entry = podman("exec", "sandbox-turn", "dpkg-query", "-s", "coturn")
+    assert "Status: install ok installed" in entry, entry
+    journal = entry.replace("Status: install ok installed", "Status: install ok unpacked")
+    cut = subprocess.run(["podman", "exec", "-i", "sandbox-turn", "sh", "-c",
+                          "cat > /var/lib/dpkg/updates/0000"], input=journal, text=True)
+    assert cut.returncode == 0
+    refused = podman("exec", "sandbox-turn", "apt-get", "install", "-y", "coturn")
+    assert "dpkg was interrupted" in refused, refused  # what the operator would meet
+
+    rerun = run("deploy", *ONE)
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    assert "Finish the interrupted package run" in rerun.stdout
+    status = podman("exec", "sandbox-turn", "dpkg-query", "-W", "-f=${Status}", "coturn")
+    assert status == "install ok installed", status
+    assert podman("exec", "sandbox-turn", "dpkg", "--audit") == ""
+    assert "dpkg was interrupted" not in podman(
+        "exec", "sandbox-turn", "apt-get", "install", "-y", "coturn")
+
+    again = run("deploy", *ONE)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert changed_total(again.stdout) == 0, again.stdout[-3000:]
+
+
 def podman(*args: str) -> str:
     proc = subprocess.run(["podman", *args], capture_output=True, text=True, env=dict(os.environ))
     return proc.stdout + proc.stderr
