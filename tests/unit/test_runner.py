@@ -1,6 +1,9 @@
+import os
+import signal
+import sys
 from pathlib import Path
 
-from sovctl.runner import _Progress, ansible_env
+from sovctl.runner import RunRequest, _Progress, ansible_env, run_playbook
 
 
 def test_progress_counts_and_failures():
@@ -88,12 +91,6 @@ def test_mitogens_keepalive_follows_the_ansible_cfg_in_use(monkeypatch, tmp_path
 def test_an_interrupt_stops_the_run_before_its_next_task(tmp_path):
     """Ctrl-C during a task: the run is cancelled there, and the tasks after it do not
     run (ansible-runner's default look at the cancel flag, every 5 s, let them)."""
-    import os
-    import signal
-    import sys
-
-    from sovctl.runner import RunRequest, run_playbook
-
     marker = tmp_path / "last-task-ran"
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(
@@ -124,6 +121,5 @@ def test_an_interrupt_stops_the_run_before_its_next_task(tmp_path):
     result = run_playbook(RunRequest(playbooks=[playbook], inventory=inventory), emit=emit)
     out = "\n".join(lines)
     assert result.cancelled, out
-    assert result.status == "canceled", out
     assert not marker.exists(), out
     assert "Interrupt received" in out
