@@ -94,7 +94,7 @@ test: deps venv image lint unit integration molecule
 	@echo "make test: all passed"
 
 # Everything: make test first (under an hour on 2 cores), then the
-# multi-node scenario (about 30 minutes more). CI stops a run at 90 minutes, which would
+# multi-node scenario (about 20 minutes more). CI stops a run at 90 minutes, which would
 # throw away every result: when make test has taken longer than CLUSTER_AFTER_MAX
 # seconds, the cluster scenario is not started and the run says so in capitals
 # (run it with make test-cluster). CLUSTER_AFTER_MAX=0 always skips it; a large value
