@@ -27,8 +27,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from sovctl.audit.safe_template import Evaluator
 from sovctl.errors import EXIT_AUDIT_BAD_INPUT, InputError
-from sovctl.inventory import vault_password_file
+from sovctl.inventory import (
+    ansible_input_error,
+    check_loaded_names,
+    preflight,
+    read_vault_secret,
+)
 
 _MISSING_TEXT = "\x00undefined"  # stands for an undefined variable in memo keys
 
@@ -55,42 +61,37 @@ def _bad(message: str, path: Path, field_: str | None = None,
 
 
 def load(path: str | os.PathLike) -> InventoryView:
-    """Parse ``path`` and merge each host's variables; bad input exits 2 naming the file."""
+    """Parse ``path`` and merge each host's variables; bad input exits 2 naming the file.
+
+    Every file is first read strictly by sovctl.inventory.preflight (sizes, aliases,
+    duplicate keys, names, structure), the same check ``sovctl check`` makes.
+    """
     inv_path = Path(path)
     if not inv_path.exists():
         raise _bad("inventory not found", inv_path,
                    hint="pass -i with an inventory directory or file")
+    secret = read_vault_secret(inv_path, EXIT_AUDIT_BAD_INPUT)
+    preflight(inv_path, EXIT_AUDIT_BAD_INPUT, secret)
     from ansible.errors import AnsibleError
     from ansible.parsing.dataloader import DataLoader
+    from ansible.parsing.vault import VaultSecret
 
     from sovctl.inventory import inventory_manager
 
     loader = DataLoader()
-    _set_vault_secret(loader, inv_path)
+    if secret is not None:
+        loader.set_vault_secrets([("default", VaultSecret(secret))])
     try:
         manager = inventory_manager(loader, str(inv_path))
+        check_loaded_names(manager, inv_path, EXIT_AUDIT_BAD_INPUT)
         hosts = manager.get_hosts()
         if not hosts:
-            raise _bad("no hosts found in the inventory (or it could not be parsed)", inv_path,
-                       hint="check the warnings above, or add hosts to hosts.yml")
+            raise _bad("no hosts found in the inventory", inv_path,
+                       hint="add hosts to hosts.yml")
         merged = _merge_all(loader, manager, hosts)
     except AnsibleError as exc:
-        message = str(getattr(exc, "message", exc)).strip().splitlines()[0]
-        raise _bad(message, inv_path) from exc
+        raise ansible_input_error(exc, inv_path, EXIT_AUDIT_BAD_INPUT) from None
     return InventoryView(inv_path, merged, loader)
-
-
-def _set_vault_secret(loader: Any, inv_path: Path) -> None:
-    from ansible.parsing.vault import VaultSecret
-
-    vpf = vault_password_file(inv_path)
-    if vpf is None:
-        return
-    try:
-        secret = vpf.read_bytes().strip()
-    except OSError as exc:
-        raise _bad(f"cannot read the vault password file: {exc.strerror}", vpf) from exc
-    loader.set_vault_secrets([("default", VaultSecret(secret))])
 
 
 def _merge_all(loader: Any, manager: Any, hosts: list) -> list[HostVars]:
@@ -197,7 +198,10 @@ def referenced_names(value: Any, context: dict[str, Any]) -> frozenset[str]:
 
 
 class Renderer:
-    """Render values with Ansible's Templar against a host's variables, memoised.
+    """Render values against a host's variables, as data (safe_template), memoised.
+
+    Never Ansible's Templar: an inventory's templates are evaluated in a sandbox that
+    knows variable references and the roles' filters, never lookups or commands.
 
     Two hosts whose referenced variables are equal get the same result, so a
     site-wide ``"{{ sov_stun_servers }}"`` is rendered once, not once per host.
@@ -215,10 +219,7 @@ class Renderer:
                json.dumps({n: plain(context.get(n, _MISSING_TEXT)) for n in sorted(names)},
                           sort_keys=True, default=str))
         if key not in self._cache:
-            from ansible.template import Templar
-
-            self._cache[key] = plain(Templar(loader=self._loader, variables=context)
-                                     .template(value))
+            self._cache[key] = Evaluator(context, plain).render(plain(value))
         return self._cache[key]
 
 

@@ -3,27 +3,32 @@
 For each host: its residency facts (sov_provider, sov_region, sov_country, sov_offer)
 and, for every registered endpoint variable that applies to its groups, the value
 the roles will render: the inventory's value, else the role's default, else the
-registry's documented default, rendered with Ansible's Templar against the host's
-variables. An empty value that makes the software fall back to a built-in public
+registry's documented default, evaluated against the host's variables by
+sovctl.audit.safe_template (data only: never a lookup, never a command). An empty value that makes
+the software fall back to a built-in public
 endpoint (LiveKit's Google STUN) becomes that endpoint, with the reason.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sovctl.audit.catalogue import DATA_DIR, Registry
+from sovctl.audit.countries import is_country
 from sovctl.audit.hostvars import HostVars, InventoryView, Renderer, role_defaults, trusted
 from sovctl.audit.origin import find_origin
-from sovctl.audit.targets import parse_target
+from sovctl.audit.safe_template import TemplateFailure, check_value
+from sovctl.audit.targets import parse_target, valid_host
 from sovctl.errors import EXIT_AUDIT_BAD_INPUT, InputError
 
 FACT_VARS = ("sov_provider", "sov_region", "sov_country", "sov_offer")
-_COUNTRY = re.compile(r"[A-Z]{2}")
+# Purposes whose value may be a local path on the host rather than an endpoint.
+LOCAL_PATH_PURPOSES = frozenset({"backup"})
+TEMPLATE_HINT = ("write the value itself, or use only variable references and the filters "
+                 "listed in docs/inventory-validation.md")
 
 
 @dataclass(frozen=True)
@@ -96,9 +101,19 @@ class _Reader:
 
         try:
             return self.renderer.render(ctx.get(var), ctx)
-        except AnsibleError as exc:
-            message = str(getattr(exc, "message", exc)).strip().splitlines()[0]
-            raise self.error(hv, var, f"cannot render: {message}") from exc
+        except TemplateFailure as exc:
+            raise self.error(hv, var, f"cannot evaluate: {exc}", hint=TEMPLATE_HINT) from None
+        except AnsibleError as exc:  # an inline vault value that does not decrypt
+            lines = str(getattr(exc, "message", exc)).strip().splitlines()
+            raise self.error(hv, var, f"cannot read: {lines[0] if lines else exc!r}") from None
+
+    def check_templates(self, hv: HostVars) -> None:
+        """Every template the inventory sets stays within the evaluated subset."""
+        for var, value in hv.raw.items():
+            problem = check_value(value)
+            if problem:
+                raise self.error(hv, var, f"a template sovctl does not evaluate: {problem}",
+                                 hint=TEMPLATE_HINT)
 
     def text(self, hv: HostVars, ctx: dict[str, Any], var: str) -> str | None:
         value = self.render(hv, ctx, var)
@@ -113,6 +128,8 @@ def read_inputs(view: InventoryView, registry: Registry, roles_dir: Path | None)
     reader = _Reader(view, registry, roles_dir)
     hosts, uses, policies = [], [], {}
     declared: dict[str, dict[str, Any]] = {}
+    for hv in view.hosts:
+        reader.check_templates(hv)
     for hv in view.hosts:
         ctx = reader.context(hv)
         hosts.append(_facts(reader, hv, ctx))
@@ -132,9 +149,10 @@ def read_inputs(view: InventoryView, registry: Registry, roles_dir: Path | None)
 
 def _facts(reader: _Reader, hv: HostVars, ctx: dict[str, Any]) -> HostFacts:
     provider, region, country, offer = (reader.text(hv, ctx, v) for v in FACT_VARS)
-    if country is not None and not _COUNTRY.fullmatch(country):
+    if country is not None and not is_country(country):
         raise reader.error(hv, "sov_country",
-                           f"must be an ISO 3166-1 alpha-2 code such as FR, not {country!r}")
+                           f"must be an ISO 3166-1 alpha-2 code such as FR, not {country!r}",
+                           hint="use the country's two-letter ISO code (GB, not UK)")
     address = hv.raw.get("ansible_host")
     published = []
     for var, groups in reader.registry.published_names.items():
@@ -163,9 +181,28 @@ def _uses(reader: _Reader, hv: HostVars, ctx: dict[str, Any]) -> list[EndpointUs
         if not values and var.when_empty:
             values = var.when_empty if isinstance(var.when_empty, list) else [var.when_empty]
             fallback = var.when_empty_reason
+        for v in values:
+            _check_endpoint(reader, hv, var.name, var.purpose, v)
         found += [EndpointUse(hv.name, var.name, var.purpose, v, origin, fallback)
                   for v in values]
     return found
+
+
+def _check_endpoint(reader: _Reader, hv: HostVars, var: str, purpose: str, value: str) -> None:
+    """Every endpoint value names a host (or, for a backup, a local path): none is dropped."""
+    try:
+        target = parse_target(value, purpose)
+    except ValueError as exc:
+        raise reader.error(hv, var, f"cannot read the endpoint {value!r}: {exc}",
+                           hint="write a URL such as https://host.example.eu/path, "
+                                "or host:port") from None
+    if target.host is None and purpose in LOCAL_PATH_PURPOSES and \
+            value.strip().startswith(("/", "./", "~")):
+        return
+    if target.host is None or not valid_host(target.host):
+        raise reader.error(hv, var, f"the endpoint {value!r} names no valid host",
+                           hint="write a URL such as https://host.example.eu/path, "
+                                "or host:port")
 
 
 def _endpoint_values(reader: _Reader, hv: HostVars, var: str, value: Any) -> list[str]:
@@ -180,9 +217,17 @@ def _endpoint_values(reader: _Reader, hv: HostVars, var: str, value: Any) -> lis
             # Other names of the same service (collabora_wopi_hosts' aliases) are audited too.
             aliases = [str(a).strip() for a in item.get("aliases") or []
                        if isinstance(a, str) and a.strip()]
-            item = item.get("url") or item.get("urls") or item.get("host")
+            keys = [k for k in ("url", "urls", "host") if k in item]
+            if not keys:
+                raise reader.error(hv, var, "a mapping without a url or host key",
+                                   hint="give each entry a url: or host: key")
+            item = item[keys[0]]
         if isinstance(item, list):
-            out += [str(x) for x in item if x]
+            for x in item:
+                if x is not None and x != "" and not isinstance(x, str):
+                    raise reader.error(hv, var, "a list of endpoints must hold strings, "
+                                                f"not {type(x).__name__}")
+            out += [x.strip() for x in item if isinstance(x, str) and x.strip()]
         elif isinstance(item, str):
             if item.strip():
                 out.append(item.strip())
@@ -207,8 +252,7 @@ def _merge_declared(reader: _Reader, hv: HostVars, ctx: dict[str, Any],
             raise reader.error(hv, "sov_endpoint_locations", f"{field} must be a mapping")
         for name in ("country", "operator_country", "parent_country"):
             code = entry.get(name)
-            if (code is not None or name == "country") and not (
-                    isinstance(code, str) and _COUNTRY.fullmatch(code)):
+            if (code is not None or name == "country") and not is_country(code):
                 raise reader.error(hv, "sov_endpoint_locations",
                                    f"{field}.{name} must be an ISO 3166-1 alpha-2 code, "
                                    f"not {code!r}")

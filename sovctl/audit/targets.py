@@ -80,6 +80,18 @@ def _host_port(text: str) -> str | None:
     return text.split(":", 1)[0] or None
 
 
+_HOST = re.compile(r"(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*")
+
+
+def valid_host(host: str) -> bool:
+    """A DNS name (letters, digits, - and _ labels) or an IP address."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return bool(_HOST.fullmatch(host))
+
+
 def is_private(ip: IPAddress) -> bool:
     """Loopback, RFC 1918, CGNAT, link-local, ULA: never a public endpoint."""
     return (ip.is_private or ip.is_loopback or ip.is_link_local

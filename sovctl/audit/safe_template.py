@@ -1,0 +1,351 @@
+"""Evaluate inventory templates as data: a documented, side-effect-free subset of Jinja.
+
+An inventory is untrusted input (an auditor runs ``sovctl audit`` on an inventory
+written by the party being audited), so its values are never handed to Ansible's
+templating, which runs lookups (``lookup('pipe', ...)`` runs a command,
+``lookup('file', ...)`` reads any file). Where a value is a template, sovctl
+evaluates it here, in Jinja's immutable sandbox, with:
+
+- variable references (resolved through the host's other variables, recursively,
+  cycles refused), constants, lists, dicts, ``~ + - * / // %`` on numbers and
+  strings of bounded size, comparisons, ``and/or/not``, ``x if c else y``,
+  ``{% if %}``, ``{% for %}`` and ``{% set %}``;
+- the filters the roles' defaults use: see ``FILTERS``; and Jinja's tests;
+- the string and mapping methods in ``SAFE_METHODS``.
+
+Never: lookups, ``query``, function calls, macros, includes, imports, ``range``,
+string formatting with ``%``. A result is limited to ``MAX_OUTPUT`` characters and
+all evaluation of one process to ``TIME_BUDGET`` seconds. Anything else is bad
+input, reported with the variable's name by the caller (``TemplateFailure``).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
+from functools import lru_cache
+from itertools import chain, islice
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateError, Undefined, nodes
+from jinja2.defaults import DEFAULT_FILTERS, DEFAULT_TESTS
+from jinja2.nativetypes import NativeEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+MAX_TEMPLATE_CHARS = 8192  # the text of one template
+MAX_VALUE_CHARS = 65536  # a string a template reads or makes
+MAX_OUTPUT = 1_000_000  # characters of one rendered value
+MAX_NESTING = 32  # variables referring to variables referring to ...
+TIME_BUDGET = 5.0  # seconds of template evaluation per process
+MAX_REGEX_INPUT = 16384
+
+SAFE_METHODS = frozenset({
+    "split", "rsplit", "strip", "lstrip", "rstrip", "lower", "upper", "startswith",
+    "endswith", "get", "keys", "values", "items", "append",
+})
+
+
+class TemplateFailure(Exception):
+    """A template outside the subset, or one that fails: the message says why."""
+
+
+class _Undefined(ChainableUndefined, StrictUndefined):
+    """Undefined like Ansible's: ``x.y | default(z)`` works, printing or testing fails."""
+
+
+def _sized(text: Any) -> Any:
+    if isinstance(text, str | list | tuple | dict) and len(text) > MAX_OUTPUT:
+        raise SecurityError(f"a value longer than {MAX_OUTPUT} characters")
+    return text
+
+
+def _regex_replace(value: Any, pattern: str = "", replacement: str = "",
+                   ignorecase: bool = False, multiline: bool = False, count: int = 0) -> str:
+    value, pattern, replacement = str(value), str(pattern), str(replacement)
+    if len(value) > MAX_REGEX_INPUT or len(pattern) > 200:
+        raise SecurityError("regex_replace on a value or pattern this long is not evaluated")
+    if re.search(r"\)[*+?{]|\\[1-9]|\(\?[<=!]", pattern):
+        raise SecurityError("regex_replace patterns with quantified groups, "
+                            "back-references or look-arounds are not evaluated")
+    flags = (re.I if ignorecase else 0) | (re.M if multiline else 0)
+    try:
+        return _sized(re.sub(pattern, replacement, value, count=int(count), flags=flags))
+    except re.error as exc:
+        raise SecurityError(f"regex_replace: invalid pattern: {exc}") from None
+
+
+def _urlsplit(value: Any, query: str = "") -> Any:
+    parts = urlsplit(str(value))
+    fields = {name: getattr(parts, name) for name in (
+        "fragment", "hostname", "netloc", "password", "path", "port", "query", "scheme",
+        "username")}
+    if query:
+        if query not in fields:
+            raise SecurityError(f"urlsplit: unknown component {query!r}")
+        return fields[query]
+    return fields
+
+
+def _replace(value: Any, old: str, new: str, count: int | None = None) -> str:
+    value, old, new = str(value), str(old), str(new)
+    hits = value.count(old) if old else len(value) + 1
+    if len(value) + hits * len(new) > MAX_OUTPUT:
+        raise SecurityError(f"replace would make more than {MAX_OUTPUT} characters")
+    return value.replace(old, new, -1 if count is None else int(count))
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("yes", "on", "1", "true", "y", "t")
+
+
+def _split(value: Any, sep: str | None = None, maxsplit: int = -1) -> list[str]:
+    return str(value).split(sep, int(maxsplit))
+
+
+_JINJA_FILTERS = ("default", "d", "int", "float", "string", "lower", "upper", "trim",
+                  "length", "count", "list", "first", "last", "min", "max", "join",
+                  "unique", "sort", "select", "reject", "selectattr", "rejectattr", "map",
+                  "abs", "round", "capitalize", "title", "items", "dictsort")
+FILTERS: dict[str, Callable] = {name: DEFAULT_FILTERS[name] for name in _JINJA_FILTERS} | {
+    "regex_replace": _regex_replace,
+    "urlsplit": _urlsplit,
+    "replace": _replace,
+    "bool": _to_bool,
+    "split": _split,
+}
+TESTS = dict(DEFAULT_TESTS)
+
+_ALLOWED = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const,
+            nodes.List, nodes.Tuple, nodes.Dict, nodes.Pair, nodes.Getattr, nodes.Getitem,
+            nodes.Slice, nodes.Filter, nodes.Test, nodes.CondExpr, nodes.And, nodes.Or,
+            nodes.Not, nodes.Compare, nodes.Operand, nodes.Concat, nodes.Add, nodes.Sub,
+            nodes.Mul, nodes.Div, nodes.FloorDiv, nodes.Mod, nodes.Neg, nodes.Pos, nodes.If,
+            nodes.For, nodes.Assign, nodes.Call, nodes.Keyword)
+_NEVER_NAMES = frozenset({"lookup", "query", "q", "range", "namespace", "lipsum", "cycler",
+                          "joiner", "self", "caller", "loop", "varargs", "kwargs"})
+
+
+def _concat(values: Iterable[Any]) -> Any:
+    """Ansible's native result: a single expression keeps its type; text is joined."""
+    values = iter(values)
+    head = list(islice(values, 2))
+    if not head:
+        return ""
+    if len(head) == 1:
+        return head[0]
+    parts, total = [], 0
+    for value in chain(head, values):
+        text = str(value)
+        total += len(text)
+        if total > MAX_OUTPUT:
+            raise SecurityError(f"the result is longer than {MAX_OUTPUT} characters")
+        parts.append(text)
+    return "".join(parts)
+
+
+class _Env(NativeEnvironment, ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "%", "+", "**"})
+    concat = staticmethod(_concat)  # type: ignore[assignment]
+
+    def call_binop(self, context, operator, left, right):  # noqa: D102
+        if operator == "**":
+            raise SecurityError("** is not evaluated")
+        if operator == "%" and not (isinstance(left, int | float)
+                                    and isinstance(right, int | float)):
+            raise SecurityError("% string formatting is not evaluated")
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(n, int) and \
+                        len(seq) * max(n, 0) > MAX_OUTPUT:
+                    raise SecurityError(f"the result is longer than {MAX_OUTPUT} characters")
+            if isinstance(left, int) and isinstance(right, int) and \
+                    left.bit_length() + right.bit_length() > 256:
+                raise SecurityError("a number this large is not evaluated")
+        if operator == "+" and isinstance(left, str | list | tuple) and \
+                isinstance(right, str | list | tuple) and len(left) + len(right) > MAX_OUTPUT:
+            raise SecurityError(f"the result is longer than {MAX_OUTPUT} characters")
+        return _sized(super().call_binop(context, operator, left, right))
+
+    def is_safe_attribute(self, obj, attr, value):  # noqa: D102
+        if callable(value) and attr not in SAFE_METHODS:
+            return False
+        return super().is_safe_attribute(obj, attr, value)
+
+
+_ENV = _Env(undefined=_Undefined, autoescape=False)
+_ENV.filters = dict(FILTERS)
+_ENV.tests = TESTS
+_ENV.globals = {}
+
+
+def is_template(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value or "{#" in value)
+
+
+@lru_cache(maxsize=4096)
+def check_template(text: str) -> str | None:
+    """None when ``text`` stays within the documented subset, else why it does not."""
+    if len(text) > MAX_TEMPLATE_CHARS:
+        return f"a template longer than {MAX_TEMPLATE_CHARS} characters"
+    try:
+        tree = _ENV.parse(text)
+    except TemplateError as exc:
+        return f"not a valid template: {exc.message or exc}"
+    except (RecursionError, MemoryError):
+        return "a template nested too deeply"
+    for node in tree.find_all(nodes.Node):
+        if not isinstance(node, _ALLOWED):
+            return (f"uses {type(node).__name__.lower()} (only variable references, "
+                    "filters and if/for/set are evaluated)")
+        if isinstance(node, nodes.Name) and node.name in _NEVER_NAMES:
+            return f"uses {node.name} (lookups and commands are never run)"
+        if isinstance(node, nodes.Filter) and node.name not in FILTERS:
+            return f"uses the filter {node.name!r}, which sovctl does not evaluate"
+        if isinstance(node, nodes.Test) and node.name not in TESTS:
+            return f"uses the test {node.name!r}, which sovctl does not evaluate"
+        if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+            return f"reads the private attribute {node.attr!r}"
+        if isinstance(node, nodes.Call) and not (
+                isinstance(node.node, nodes.Getattr) and node.node.attr in SAFE_METHODS):
+            called = getattr(node.node, "name", None) or getattr(node.node, "attr", "?")
+            return f"calls {called}() (lookups, commands and calls are never run)"
+    return None
+
+
+def check_value(value: Any) -> str | None:
+    """The first template in a value (strings, lists, mappings) outside the subset."""
+    if isinstance(value, str):
+        return check_template(value) if is_template(value) else None
+    if isinstance(value, dict):
+        items: Iterable[Any] = value.values()
+    elif isinstance(value, list | tuple):
+        items = value
+    else:
+        return None
+    for item in items:
+        problem = check_value(item)
+        if problem:
+            return problem
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _compiled(text: str):
+    problem = check_template(text)
+    if problem:
+        raise TemplateFailure(problem)
+    return _ENV.from_string(text), frozenset(_names(text))
+
+
+def _names(text: str) -> set[str]:
+    from jinja2 import meta
+
+    return meta.find_undeclared_variables(_ENV.parse(text))
+
+
+class _Budget:
+    spent = 0.0
+
+
+@contextmanager
+def _time_limit():
+    """Stop an evaluation that runs past the process's budget (main thread: SIGALRM)."""
+    left = TIME_BUDGET - _Budget.spent
+    if left <= 0:
+        raise TemplateFailure(f"templates took more than {TIME_BUDGET:g} s in all")
+    use_alarm = threading.current_thread() is threading.main_thread() and hasattr(
+        signal, "setitimer")
+    start = time.monotonic()
+    previous = None
+
+    def expired(_signum, _frame):
+        raise TemplateFailure(f"templates took more than {TIME_BUDGET:g} s in all")
+
+    if use_alarm:
+        previous = signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, left)
+    try:
+        yield
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        _Budget.spent += time.monotonic() - start
+
+
+class Evaluator:
+    """Renders values against one host's variables; ``convert`` makes a raw value plain."""
+
+    def __init__(self, context: Mapping[str, Any], convert: Callable[[Any], Any] = lambda v: v):
+        self.context = context
+        self.convert = convert
+        self.done: dict[str, Any] = {}
+        self.stack: list[str] = []
+
+    def render(self, value: Any) -> Any:
+        """The rendered value; raises TemplateFailure."""
+        if self.stack:
+            return self._render(value)
+        with _time_limit():
+            try:
+                return self._render(value)
+            except TemplateFailure:
+                raise
+            except (TemplateError, SecurityError) as exc:
+                raise TemplateFailure(str(getattr(exc, "message", None) or exc)) from None
+            except (ArithmeticError, ValueError, TypeError, LookupError, AttributeError,
+                    RecursionError, MemoryError) as exc:
+                raise TemplateFailure(f"{type(exc).__name__}: {exc}"[:200]) from None
+
+    def _render(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._text(value) if is_template(value) else value
+        if isinstance(value, dict):
+            return {k: self._render(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._render(v) for v in value]
+        return value
+
+    def variable(self, name: str) -> Any:
+        if name in self.done:
+            return self.done[name]
+        if name in self.stack:
+            raise TemplateFailure(f"{name} refers to itself ({' -> '.join(self.stack)})")
+        if len(self.stack) >= MAX_NESTING:
+            raise TemplateFailure(f"variables nested more than {MAX_NESTING} deep")
+        self.stack.append(name)
+        try:
+            result = self._render(self.convert(self.context[name]))
+        except (TemplateError, SecurityError) as exc:
+            raise TemplateFailure(str(getattr(exc, "message", None) or exc)) from None
+        finally:
+            self.stack.pop()
+        self.done[name] = result
+        return result
+
+    def _text(self, text: str) -> Any:
+        template, names = _compiled(text)
+        values: dict[str, Any] = {}
+        for name in names:
+            if name not in self.context:
+                continue
+            try:
+                value = self.variable(name)
+            except TemplateFailure as exc:
+                if "refers to itself" in str(exc) or "nested more than" in str(exc):
+                    raise
+                value = _Undefined(hint=f"{name}: {exc}", name=name)
+            if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+                raise TemplateFailure(f"{name} is longer than {MAX_VALUE_CHARS} characters")
+            values[name] = value
+        result = template.render(values)
+        if isinstance(result, Undefined):
+            result._fail_with_undefined_error()
+        return _sized(result)
