@@ -27,3 +27,17 @@ def project_root() -> Path:
 
 def default_inventory() -> Path:
     return project_root() / "inventories" / "sandbox"
+
+
+def state_dir(inventory: str | os.PathLike) -> Path:
+    """Where sovctl keeps the state of runs on ``inventory``: its run records and the fact
+    cache (which only speeds up fact gathering: nothing that decides a run comes from it).
+
+    ``SOVCTL_STATE_DIR`` when set, else ``.sovctl/`` in the inventory's directory: the
+    same whichever directory sovctl is started from.
+    """
+    env = os.environ.get("SOVCTL_STATE_DIR")
+    if env:
+        return Path(env).resolve()
+    inv = Path(inventory).resolve()
+    return (inv if inv.is_dir() else inv.parent) / ".sovctl"

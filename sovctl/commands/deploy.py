@@ -9,21 +9,12 @@ from pathlib import Path
 
 import click
 
-from sovctl import __version__
+from sovctl import __version__, services
 from sovctl.errors import EXIT_DRIFT, EXIT_INTERRUPTED, InputError
 from sovctl.inventory import load_inventory
-from sovctl.paths import default_inventory, project_root
+from sovctl.paths import default_inventory, project_root, state_dir
 from sovctl.runner import RunRequest, RunResult, run_playbook
 from sovctl.validate import raise_on_problems, validate
-
-# Playbooks that are not services of their own.
-NOT_SERVICES = {"site", "common", "firewall", "preflight", "edge",
-                "backup", "backup_server", "restore", "upgrade"}
-
-
-def services() -> list[str]:
-    books = project_root() / "playbooks"
-    return sorted(p.stem for p in books.glob("*.yml") if p.stem not in NOT_SERVICES)
 
 
 def resolve_playbooks(service: str | None, playbook: Path | None) -> list[Path]:
@@ -36,20 +27,14 @@ def resolve_playbooks(service: str | None, playbook: Path | None) -> list[Path]:
         return [playbook]
     books = project_root() / "playbooks"
     if service:
-        if service not in services():
-            raise InputError(f"unknown service {service!r}", field="--service",
-                             hint="one of: " + ", ".join(services()))
-        return [books / "common.yml", books / f"{service}.yml", books / "firewall.yml"]
+        return [books / "common.yml", services.service(service).playbook_path,
+                books / "firewall.yml"]
     return [books / "site.yml"]
-
-
-def state_dir() -> Path:
-    return Path(os.environ.get("SOVCTL_STATE_DIR", ".sovctl"))
 
 
 def write_run_record(req: RunRequest, result: RunResult, started: dt.datetime) -> Path:
     """A JSON record of the run: what ran, where, and per-host counts. No variables, no secrets."""
-    runs = state_dir() / "runs"
+    runs = state_dir(req.inventory) / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     record = {
         "sovctl": __version__,
@@ -123,7 +108,8 @@ def deploy(inventory: Path, *, service=None, playbook=None, limit=None, tags=Non
 @click.command("deploy")
 @click.option("-i", "--inventory", type=click.Path(path_type=Path),
               help="Inventory directory or file (default: the local sandbox).")
-@click.option("--service", help="Deploy one service only (its playbook, e.g. coturn).")
+@click.option("--service", help="Deploy one service of the registry only (e.g. coturn): the "
+              "baseline, its playbook and every host's firewall.")
 @click.option("--playbook", type=click.Path(path_type=Path),
               help="Run this playbook instead of the site playbook.")
 @click.option("-l", "--limit", help="Only these hosts or groups (Ansible pattern).")

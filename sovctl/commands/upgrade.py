@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from sovctl import __version__
+from sovctl import __version__, services
 from sovctl.commands.deploy import recap, write_run_record
 from sovctl.errors import EXIT_INTERRUPTED, InputError
 from sovctl.inventory import Inventory, load_inventory
@@ -22,8 +22,6 @@ from sovctl.paths import default_inventory, project_root
 from sovctl.runner import RunRequest, run_playbook
 from sovctl.validate import raise_on_problems, validate
 
-# service -> (inventory group of its nodes, artifact name in the catalogue)
-SERVICES = {"keycloak": ("identity", "keycloak"), "livekit": ("conferencing", "livekit-server")}
 PLAYBOOK = "upgrade.yml"
 STOP_TASK = "Stop the rollout"
 MIN_HEALTH_TIMEOUT = 10
@@ -32,9 +30,11 @@ MIN_HEALTH_TIMEOUT = 10
 def check_upgrade_request(inv: Inventory, inventory: Path, *, service: str, to: str | None,
                           restart_only: bool, health_timeout: int) -> dict:
     """The playbook's extra vars; InputError naming the option or file and the fix."""
-    if service not in ("all", *SERVICES):
+    # component -> {group of its nodes, artifact name in the catalogue}, from the registry
+    components = services.upgradable()
+    if service not in ("all", *components):
         raise InputError(f"unknown service {service!r}", field="--service",
-                         hint="one of: all, " + ", ".join(SERVICES))
+                         hint="one of: all, " + ", ".join(components))
     if to and restart_only:
         raise InputError("--to and --restart-only are exclusive", field="--to",
                          hint="--restart-only restarts each node on its current version; "
@@ -46,10 +46,10 @@ def check_upgrade_request(inv: Inventory, inventory: Path, *, service: str, to: 
         raise InputError(f"{health_timeout} s is too short for a node to start",
                          field="--health-timeout",
                          hint=f"give at least {MIN_HEALTH_TIMEOUT} seconds (default 300)")
-    chosen = list(SERVICES) if service == "all" else [service]
+    chosen = list(components) if service == "all" else [service]
     if to:
         catalogue = load_catalogue()
-        artifact = SERVICES[service][1]
+        artifact = components[service]["artifact"]
         versions = catalogue.versions(artifact)
         if to not in versions:
             raise InputError(
@@ -58,9 +58,9 @@ def check_upgrade_request(inv: Inventory, inventory: Path, *, service: str, to: 
                 hint=f"catalogued versions of {artifact}: {', '.join(versions)}. To add one, add "
                      f"its entry (sha256 recorded) to {catalogue.path.name} and fill your mirror "
                      f"with `sovctl mirror sync DIR --only {artifact}@{to}`")
-    present = [s for s in chosen if inv.hosts_in(SERVICES[s][0])]
+    present = [s for s in chosen if inv.hosts_in(components[s]["group"])]
     if not present:
-        groups = " or ".join(repr(SERVICES[s][0]) for s in chosen)
+        groups = " or ".join(repr(components[s]["group"]) for s in chosen)
         raise InputError(f"no host in the {groups} group: nothing to upgrade",
                          file=str(inventory), field="--service",
                          hint="upgrade a service this inventory deploys")
@@ -104,8 +104,8 @@ def upgrade(inventory: Path, *, service: str = "all", to: str | None = None,
 @click.command("upgrade")
 @click.option("-i", "--inventory", type=click.Path(path_type=Path),
               help="Inventory directory or file (default: the local sandbox).")
-@click.option("--service", type=click.Choice(["all", *SERVICES]), default="all",
-              show_default=True, help="The service to upgrade.")
+@click.option("--service", default="all", show_default=True,
+              help="all, or one upgradable component of the registry (keycloak, livekit).")
 @click.option("--to", "to", metavar="VERSION",
               help="A catalogued version (`sovctl mirror list`; default: the newest). "
                    "Needs --service.")

@@ -12,21 +12,31 @@ from pathlib import Path
 
 import click
 
+from sovctl.errors import InputError
 from sovctl.inventory import load_inventory
 from sovctl.paths import default_inventory
+from sovctl.services import registry as services_registry
 
 CHECKS_DIR = Path(__file__).resolve().parent.parent / "checks"
-# Which checks module serves which inventory group.
-SERVICE_CHECKS = {"turn": "coturn", "identity": "keycloak", "conferencing": "livekit",
-                  "redis": "redis", "office": "collabora", "meet": "meet",
-                  "scanner": "hardening"}
+
+
+def check_modules(inv, wanted: list[str]) -> list[str]:
+    """The verify modules for the services of the registry (all, or those named) whose
+    groups have hosts in ``inv``. A check module's name is accepted for its service."""
+    registry = services_registry()
+    known = set(registry) | {m for s in registry.values() for m in s.checks}
+    for name in wanted:
+        if name not in known:
+            raise InputError(f"unknown service {name!r}", field="--service",
+                             hint="one of: " + ", ".join(registry))
+    return [mod for name, svc in registry.items() for mod, group in svc.checks.items()
+            if inv.hosts_in(group) and (not wanted or name in wanted or mod in wanted)]
 
 
 def run_checks(inventory: Path, services: list[str] | None = None,
                echo=click.echo) -> tuple[int, dict[tuple[str, str], Counter]]:
     inv = load_inventory(inventory)
-    modules = [mod for group, mod in SERVICE_CHECKS.items()
-               if inv.hosts_in(group) and (not services or mod in services)]
+    modules = check_modules(inv, services or [])
     if not modules:
         echo("No service of this inventory has checks yet.")
         return 0, {}
@@ -68,7 +78,8 @@ def summarize(junit: Path, hosts: list[str]) -> dict[tuple[str, str], Counter]:
 @click.command("verify")
 @click.option("-i", "--inventory", type=click.Path(path_type=Path),
               help="Inventory (default: the local sandbox).")
-@click.option("--service", "services", multiple=True, help="Only this service (repeatable).")
+@click.option("--service", "services", multiple=True,
+              help="Only this service of the registry, e.g. conferencing (repeatable).")
 def command(inventory, services):
     """Check the deployed services from outside, as their clients would.
 

@@ -127,9 +127,9 @@ def test_restore_passes_the_snapshot_and_source_host(make_inventory, runs):
 
 
 def test_backup_playbooks_are_not_deployable_services():
-    from sovctl.commands.deploy import services
+    from sovctl.services import registry
 
-    assert not {"backup", "backup_server", "restore"} & set(services())
+    assert not {"backup", "backup_server", "restore"} & set(registry())
 
 
 def test_backup_role_interface_is_documented():

@@ -74,9 +74,11 @@ def test_to_and_restart_only_are_exclusive(inv, runs):
     assert result.exit_code == 65 and "exclusive" in result.output and runs == []
 
 
-def test_unknown_service_is_refused_by_the_option(inv, runs):
+def test_unknown_service_is_refused_with_the_upgradable_ones(inv, runs):
     result = invoke("-i", str(inv), "--service", "coturn")
-    assert result.exit_code == 2 and "coturn" in result.output and runs == []
+    assert result.exit_code == 65 and runs == []
+    assert "unknown service 'coturn'" in result.output
+    assert "one of: all, keycloak, livekit" in result.output
 
 
 def test_a_too_short_health_timeout_is_refused(inv, runs):
@@ -135,9 +137,9 @@ def test_a_rolled_back_node_gives_ansibles_exit_code_and_names_the_host(inv, run
 
 
 def test_upgrade_is_not_a_deployable_service():
-    from sovctl.commands.deploy import services
+    from sovctl.services import registry
 
-    assert "upgrade" not in services()
+    assert "upgrade" not in registry()
 
 
 def test_the_playbook_rolls_out_one_node_at_a_time_and_stops_at_the_first_failure():
