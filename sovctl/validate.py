@@ -7,6 +7,7 @@ roles that the playbooks apply to its groups against each role's
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -97,11 +98,121 @@ def _text(path: Path) -> str:
         return ""
 
 
+@cache
+def known_variables() -> frozenset[str]:
+    """Every variable name sovctl knows: role defaults, argument specs, the endpoint
+    registry, the secrets catalogue, and every name the roles and playbooks use."""
+    root = project_root()
+    names: set[str] = set()
+    for spec in role_specs().values():
+        names.update(spec)
+    for defaults in (root / "roles").glob("*/defaults/main.yml"):
+        data = yaml.safe_load(defaults.read_text()) or {}
+        if isinstance(data, dict):
+            names.update(str(k) for k in data)
+    from sovctl.audit.catalogue import DATA_DIR
+    from sovctl.secrets import catalogue
+
+    registry = yaml.safe_load((DATA_DIR / "endpoint_vars.yml").read_text()) or {}
+    names.update(registry.get("variables") or {})
+    names.update(registry.get("published_names") or {})
+    names.update(catalogue())
+    word = re.compile(r"\b([a-z][a-z0-9]*_[a-z0-9_]+)\b")
+    prefixes = role_prefixes()
+    own = Path(__file__).resolve().parent  # sovctl itself reads sov_ variables too
+    for path in [*(root / "roles").rglob("*"), *(root / "playbooks").rglob("*.yml"),
+                 *own.rglob("*.py"), *own.glob("data/*.yml")]:
+        if path.is_file() and path.suffix in (".yml", ".yaml", ".j2", ".py"):
+            names.update(n for n in word.findall(path.read_text(errors="replace"))
+                         if n.startswith(prefixes))
+    return frozenset(names)
+
+
+@cache
+def role_prefixes() -> tuple[str, ...]:
+    roles = sorted(p.name for p in (project_root() / "roles").iterdir() if p.is_dir())
+    return ("sov_", *(f"{r}_" for r in roles))
+
+
+def check_unknown_vars(inv: Inventory) -> list[Problem]:
+    """A variable with sov_ or a role's prefix that no role reads is a typo."""
+    known = known_variables()
+    prefixes = role_prefixes()
+    problems, seen = [], set()
+    for host in inv.hosts.values():
+        for var in host.vars:
+            if var in seen or var in known or not var.startswith(prefixes):
+                continue
+            seen.add(var)
+            close = difflib.get_close_matches(var, known, n=1, cutoff=0.75)
+            problems.append(Problem(
+                where_defined(inv, host.name, host.groups, var), var,
+                "unknown variable: no role reads it",
+                f"did you mean {close[0]}?" if close else
+                "check the name against the roles' defaults (roles/*/defaults/main.yml)"))
+    return problems
+
+
+def check_templates(inv: Inventory) -> list[Problem]:
+    """Templates stay within what sovctl evaluates (never a lookup or a command)."""
+    from sovctl.audit.safe_template import check_value
+
+    problems, seen = [], set()
+    for host in inv.hosts.values():
+        for var, value in host.vars.items():
+            problem = check_value(value)
+            if problem and var not in seen:
+                seen.add(var)
+                problems.append(Problem(
+                    where_defined(inv, host.name, host.groups, var), f"{var} (host {host.name})",
+                    f"a template sovctl does not evaluate: {problem}",
+                    "write the value itself, or use only variable references and the "
+                    "filters listed in docs/inventory-validation.md"))
+    return problems
+
+
+def _port_ok(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+
+
+def check_port_values(inv: Inventory) -> list[Problem]:
+    """Ports are integers 1..65535 (not booleans); a min/max range is not inverted."""
+    problems = []
+    for host in inv.hosts.values():
+        def bad(var, msg, hint, host=host):
+            problems.append(Problem(where_defined(inv, host.name, host.groups, var),
+                                    f"{var} (host {host.name})", msg, hint))
+
+        for var, value in host.vars.items():
+            if var == "ansible_port" or var.endswith("_port") and not _is_template(value):
+                if value is None and var != "ansible_port":
+                    continue
+                if not _port_ok(value):
+                    bad(var, f"not a port number: {value!r}",
+                        "use an integer from 1 to 65535")
+        for var, low in host.vars.items():
+            if "_min_port" not in var:
+                continue
+            high_var = var.replace("_min_port", "_max_port")
+            high = host.vars.get(high_var)
+            if _port_ok(low) and _port_ok(high) and low > high:
+                bad(var, f"inverted range: {var} {low} > {high_var} {high}",
+                    f"make {var} at most {high_var}")
+    return problems
+
+
+def known_policies() -> list[str]:
+    return sorted(p.stem for p in (project_root() / "policies").glob("*.yml"))
+
+
 def check_sov_vars(inv: Inventory) -> list[Problem]:
     problems = []
     from sovctl.audit.catalogue import load_providers
+    from sovctl.audit.countries import is_country
 
     known = load_providers()
+    offers = sorted({q.offer for p in known.values() for q in p.qualifications})
+    policies = known_policies()
     for host in inv.hosts.values():
         v = host.vars
 
@@ -115,18 +226,31 @@ def check_sov_vars(inv: Inventory) -> list[Problem]:
             bad("sov_domain", f"not a DNS domain name: {dom!r}",
                 "set sov_domain to the site's domain, e.g. collab.example.eu")
         country = v.get("sov_country")
-        if country is not None and not (isinstance(country, str) and COUNTRY.match(country)):
-            bad("sov_country", f"not an ISO 3166-1 alpha-2 code: {country!r}",
-                "use two capital letters, e.g. FR, DE, NL")
+        if country is not None and not _is_template(country) and not is_country(country):
+            bad("sov_country", f"not an ISO 3166-1 alpha-2 country code: {country!r}",
+                "use the country's two-letter ISO code, e.g. FR, DE, NL (GB, not UK)")
         provider = v.get("sov_provider")
         region = v.get("sov_region")
-        if provider is not None and provider not in known:
+        if provider is not None and _is_template(provider):
+            pass
+        elif provider is not None and (not isinstance(provider, str) or provider not in known):
             bad("sov_provider", f"unknown provider {provider!r}",
                 "use a key of the provider catalogue: " + ", ".join(sorted(known)))
+        elif region is not None and not _is_template(region) and not isinstance(region, str):
+            bad("sov_region", f"must be a string, not {type(region).__name__}",
+                "use a region name of the provider catalogue")
         elif provider is not None and region is not None and not known[provider].is_local \
-                and region not in known[provider].regions:
+                and not _is_template(region) and region not in known[provider].regions:
             bad("sov_region", f"unknown region {region!r} of provider {provider!r}",
                 f"use one of: {', '.join(sorted(known[provider].regions))}")
+        policy = v.get("sov_policy")
+        if policy is not None and not _is_template(policy) and policy not in policies:
+            bad("sov_policy", f"unknown policy {policy!r}",
+                f"use one of: {', '.join(policies)} (policies/)")
+        offer = v.get("sov_offer")
+        if offer not in (None, "") and not _is_template(offer) and offer not in offers:
+            bad("sov_offer", f"unknown offer {offer!r}",
+                f"use an offer of the provider catalogue: {', '.join(offers)}")
     return problems
 
 
@@ -156,6 +280,8 @@ def check_role_vars(inv: Inventory) -> list[Problem]:
                 if isinstance(value, list) and any(_is_template(x) for x in value):
                     continue
                 err = _validate_value(name, spec, value)
+                if not err and spec.get("type") in ("int", "float") and isinstance(value, bool):
+                    err = f"value is a boolean, not an {spec['type']}"
                 if err:
                     shown = "<hidden>" if spec.get("no_log") else repr(value)
                     problems.append(Problem(
@@ -217,8 +343,12 @@ def check_secrets(inv: Inventory) -> list[Problem]:
     return problems
 
 
-def validate(inv: Inventory) -> list[Problem]:
-    return check_sov_vars(inv) + check_role_vars(inv) + check_ports(inv) + check_secrets(inv)
+def validate(inv: Inventory, *, secrets: bool = True) -> list[Problem]:
+    """Every problem of the inventory's data (``secrets``: also the vault's completeness)."""
+    problems = (check_templates(inv) + check_unknown_vars(inv) + check_sov_vars(inv)
+                + check_port_values(inv) + check_role_vars(inv))
+    problems += check_ports(inv)
+    return problems + (check_secrets(inv) if secrets else [])
 
 
 def raise_on_problems(problems: list[Problem], exit_code: int | None = None) -> None:

@@ -144,10 +144,22 @@ def _join(field: str, key: str) -> str:
 
 
 def read_yaml(path: Path) -> Any:
+    """A catalogue or policy file; a user's policy file is untrusted (size, binary, aliases)."""
+    from sovctl.inventory import read_yaml_file
+
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - safe loader
+        if path.stat().st_size > 2 * 1024 * 1024:
+            raise _bad(path, "", "larger than 2 MiB: not a policy or catalogue file")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise _bad(path, "", f"cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise _bad(path, "", "not UTF-8 text (a binary file?)") from None
+    if "\x00" in text:
+        raise _bad(path, "", "a binary file, not YAML")
+    read_yaml_file(path, EXIT_AUDIT_BAD_INPUT, text=text)  # limits, duplicate keys
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - safe loader
     except yaml.YAMLError as exc:
         raise _bad(path, "", f"not valid YAML: {exc}") from exc
 

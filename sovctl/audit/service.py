@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,13 +24,50 @@ class AuditRequest:
     geoip: Path | None = None
 
 
-def run_audit(req: AuditRequest) -> dict:
-    """The report dict; raises InputError (exit 2) on bad input."""
+def inventory_of(view: hostvars.InventoryView):
+    """The view as sovctl.inventory.Inventory, vault values left encrypted (placeholders)."""
+    from sovctl.inventory import Host, Inventory, vault_password_file
+
+    return Inventory(view.path, {hv.name: Host(hv.name, list(hv.groups), _data(hv.raw))
+                                 for hv in view.hosts}, vault_password_file(view.path))
+
+
+def _data(value):
+    if isinstance(value, dict):
+        return {str(k): _data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_data(v) for v in value]
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value) if type(value) is not str else value
+    return "<vault>"  # an encrypted value: validated as text, never decrypted here
+
+
+def read_checked(req: AuditRequest):
+    """(inputs, policy, providers): the inventory read and validated as ``check`` does
+    (every problem but missing secrets), then the audit's own reading; InputError exit 2."""
+    from sovctl.errors import EXIT_AUDIT_BAD_INPUT
+    from sovctl.validate import raise_on_problems, validate
+
     view = hostvars.load(req.inventory)
+    problems = validate(inventory_of(view), secrets=False)
+    for p in problems:  # the audit contract's field names: hosts.<host>.<variable>
+        m = re.fullmatch(r"(\S+) \(host (.+)\)", p.field)
+        if m:
+            p.field = f"hosts.{m[2]}.{m[1]}"
+    raise_on_problems(problems, EXIT_AUDIT_BAD_INPUT)
     audit_input = inputs.read_inputs(view, catalogue.load_registry(), req.roles_dir)
     policy = catalogue.load_policy(catalogue.resolve_policy_path(
         req.policy or audit_input.policy_name or DEFAULT_POLICY, req.policies_dir))
     providers = catalogue.load_providers()
+    engine.check_hosts(audit_input, providers)
+    return audit_input, policy, providers
+
+
+def run_audit(req: AuditRequest) -> dict:
+    """The report dict; raises InputError (exit 2) on bad input."""
+    audit_input, policy, providers = read_checked(req)
     known = catalogue.load_endpoints()
     geoip = load_geoip(req.geoip) if req.geoip else None
     digest, count = hostvars.inventory_sha256(req.inventory)

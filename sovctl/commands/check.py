@@ -6,16 +6,36 @@ from pathlib import Path
 
 import click
 
-from sovctl.errors import EXIT_BAD_INPUT
+from sovctl.errors import EXIT_BAD_INPUT, InputError
 from sovctl.inventory import load_inventory
 from sovctl.paths import default_inventory, project_root
 from sovctl.runner import RunRequest, run_playbook
-from sovctl.validate import validate
+from sovctl.validate import Problem, check_secrets, validate
+
+
+def audit_problems(inventory: Path) -> list[Problem]:
+    """What ``sovctl audit`` would refuse as bad input: check and audit agree."""
+    from sovctl.audit.service import AuditRequest, read_checked
+    from sovctl.commands.audit import _content_dirs
+
+    policies_dir, roles_dir = _content_dirs()
+    try:
+        read_checked(AuditRequest(inventory, None, policies_dir, roles_dir))
+    except InputError as exc:
+        where = ": ".join(p for p in (exc.file, exc.field) if p)
+        message = exc.message[len(where) + 2:] if where and exc.message.startswith(
+            where + ": ") else exc.message
+        return [Problem(exc.file or str(inventory), exc.field or "-", message,
+                        exc.hint or "see docs/inventory-validation.md")]
+    return []
 
 
 def check(inventory: Path, offline: bool = False, emit=click.echo) -> int:
     inv = load_inventory(inventory)
-    problems = validate(inv)
+    problems = validate(inv, secrets=False)
+    if not problems:
+        problems += audit_problems(inventory)
+    problems += check_secrets(inv)
     for p in problems:
         emit(str(p))
     if problems:
