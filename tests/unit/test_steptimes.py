@@ -1,0 +1,38 @@
+"""make test's time table: molecule's step lines become (scenario, step, seconds) rows."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("steptimes", ROOT / "molecule/shared/steptimes.py")
+steptimes = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(steptimes)
+
+INFO = "\x1b[36mINFO    \x1b[0m "
+
+
+def _step(action: str, what: str = "\x1b[36mExecuting\x1b[0m") -> str:
+    return f"{INFO}\x1b[32mcoturn\x1b[0m \u279c \x1b[33m{action}\x1b[0m: {what}\n"
+
+
+OUTPUT = (f"{INFO}Found config file /x/config.yml\n" + _step("discovery", "scenario test matrix")
+          + _step("create") + "PLAY [Create] ****\n" + _step("converge")
+          + _step("converge", "\x1b[32mExecuted: Successful\x1b[0m") + _step("verify"))
+
+
+def test_molecule_steps_are_timed_and_the_output_passes_through(tmp_path):
+    ticks = iter([0, 10, 70, 95, 95])
+    table = tmp_path / "times.tsv"
+    out = io.StringIO()
+    steptimes.tee(table, io.StringIO(OUTPUT), out, clock=lambda: next(ticks))
+    assert out.getvalue() == OUTPUT
+    assert table.read_text().splitlines() == ["coturn\tcreate\t60", "coturn\tconverge\t25",
+                                              "coturn\tverify\t0"]
+    steptimes._append(table, [("make", "unit", 42)])
+    report = steptimes.report(table)
+    assert "coturn           85s  create 60, converge 25, verify 0" in report
+    assert "make             42s  unit 42" in report
+    assert report.splitlines()[-1].startswith("all             127s")
