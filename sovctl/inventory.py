@@ -166,7 +166,10 @@ def read_yaml_file(path: Path, exit_code: int = EXIT_BAD_INPUT, text: str | None
                           hint=hint, exit_code=exit_code)
 
     if text is None:
-        text = _read_limited(path, exit_code).decode("utf-8", errors="strict")
+        try:
+            text = _read_limited(path, exit_code).decode("utf-8")
+        except UnicodeDecodeError:
+            raise fail("not UTF-8 text", hint="save the file as UTF-8") from None
     loader = _Loader(text)
     loader.vault_values = []
     try:

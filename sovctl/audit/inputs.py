@@ -102,10 +102,28 @@ class _Reader:
         try:
             return self.renderer.render(ctx.get(var), ctx)
         except TemplateFailure as exc:
+            culprit = exc.var if exc.var and exc.var != var else None
+            if culprit and culprit in hv.raw:  # the inventory's own value fails
+                raise self.error(hv, culprit, f"cannot evaluate (needed by {var}): {exc}",
+                                 hint=TEMPLATE_HINT) from None
+            if culprit and culprit not in ctx and var not in hv.raw:  # one it must set
+                raise InputError(
+                    f"{culprit} is not set (needed by {var})", file=self.site_file(),
+                    field=f"hosts.{hv.name}.{culprit}", exit_code=EXIT_AUDIT_BAD_INPUT,
+                    hint=f"set {culprit} in group_vars/all") from None
             raise self.error(hv, var, f"cannot evaluate: {exc}", hint=TEMPLATE_HINT) from None
         except AnsibleError as exc:  # an inline vault value that does not decrypt
             lines = str(getattr(exc, "message", exc)).strip().splitlines()
             raise self.error(hv, var, f"cannot read: {lines[0] if lines else exc!r}") from None
+
+    def site_file(self) -> str:
+        """Where site-wide variables belong: group_vars/all (a file or a directory)."""
+        base = self.view.path if self.view.path.is_dir() else self.view.path.parent
+        for cand in (base / "group_vars" / "all" / "main.yml", base / "group_vars" / "all.yml",
+                     base / "group_vars" / "all"):
+            if cand.exists():
+                return str(cand)
+        return str(self.view.path)
 
     def check_templates(self, hv: HostVars) -> None:
         """Every template the inventory sets stays within the evaluated subset."""

@@ -51,7 +51,14 @@ SAFE_METHODS = frozenset({
 
 
 class TemplateFailure(Exception):
-    """A template outside the subset, or one that fails: the message says why."""
+    """A template outside the subset, or one that fails: the message says why.
+
+    ``var`` is the variable whose own value failed, when it is not the one rendered.
+    """
+
+    def __init__(self, message: str, var: str | None = None):
+        super().__init__(message)
+        self.var = var
 
 
 class _Undefined(ChainableUndefined, StrictUndefined):
@@ -288,6 +295,7 @@ class Evaluator:
         self.convert = convert
         self.done: dict[str, Any] = {}
         self.stack: list[str] = []
+        self.failed: dict[str, TemplateFailure] = {}
 
     def render(self, value: Any) -> Any:
         """The rendered value; raises TemplateFailure."""
@@ -299,7 +307,13 @@ class Evaluator:
             except TemplateFailure:
                 raise
             except (TemplateError, SecurityError) as exc:
-                raise TemplateFailure(str(getattr(exc, "message", None) or exc)) from None
+                message = str(getattr(exc, "message", None) or exc)
+                culprit = next((n for n in self.failed if message.startswith(f"{n}: ")), None)
+                if culprit:
+                    raise TemplateFailure(message[len(culprit) + 2:],
+                                          self.failed[culprit].var or culprit) from None
+                undefined = re.match(r"'(\w+)' is undefined", message)
+                raise TemplateFailure(message, undefined[1] if undefined else None) from None
             except (ArithmeticError, ValueError, TypeError, LookupError, AttributeError,
                     RecursionError, MemoryError) as exc:
                 raise TemplateFailure(f"{type(exc).__name__}: {exc}"[:200]) from None
@@ -317,14 +331,17 @@ class Evaluator:
         if name in self.done:
             return self.done[name]
         if name in self.stack:
-            raise TemplateFailure(f"{name} refers to itself ({' -> '.join(self.stack)})")
+            raise TemplateFailure(f"{name} refers to itself ({' -> '.join(self.stack)})", name)
         if len(self.stack) >= MAX_NESTING:
             raise TemplateFailure(f"variables nested more than {MAX_NESTING} deep")
         self.stack.append(name)
         try:
             result = self._render(self.convert(self.context[name]))
+        except TemplateFailure as exc:
+            exc.var = exc.var or name
+            raise
         except (TemplateError, SecurityError) as exc:
-            raise TemplateFailure(str(getattr(exc, "message", None) or exc)) from None
+            raise TemplateFailure(str(getattr(exc, "message", None) or exc), name) from None
         finally:
             self.stack.pop()
         self.done[name] = result
@@ -341,6 +358,7 @@ class Evaluator:
             except TemplateFailure as exc:
                 if "refers to itself" in str(exc) or "nested more than" in str(exc):
                     raise
+                self.failed[name] = exc
                 value = _Undefined(hint=f"{name}: {exc}", name=name)
             if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
                 raise TemplateFailure(f"{name} is longer than {MAX_VALUE_CHARS} characters")
