@@ -35,6 +35,19 @@ def _default_inventory() -> Path:
                          exit_code=EXIT_AUDIT_BAD_INPUT) from exc
 
 
+def refuse_overwriting_inputs(output: Path, inventory: Path, inputs: list[Path]) -> None:
+    """A report never replaces the inventory, a file in it, or another input."""
+    target = output.resolve()
+    inv = inventory.resolve()
+    base = inv if inv.is_dir() else inv.parent
+    protected = [inv, *(p.resolve() for p in inputs if p is not None)]
+    inside = [base / "group_vars", base / "host_vars"] + ([inv] if inv.is_dir() else [])
+    if target in protected or any(target.is_relative_to(d) for d in inside):
+        raise InputError("refusing to write the report over the inventory or an input file",
+                         file=str(output), field="--output", exit_code=EXIT_AUDIT_BAD_INPUT,
+                         hint="write the report outside the inventory directory")
+
+
 def write_output(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
@@ -73,8 +86,15 @@ def command(ctx: click.Context, inventory: Path | None, policy: str | None, live
       sovctl audit -i inventories/prod --live --geoip geo.csv --format sarif -o audit.sarif
     """
     policies_dir, roles_dir = _content_dirs()
+    inventory = inventory or _default_inventory()
+    if output is not None:
+        from sovctl.inventory import vault_password_file
+
+        policy_file = Path(policy) if policy and Path(policy).is_file() else None
+        refuse_overwriting_inputs(output, inventory, [
+            p for p in (policy_file, geoip, vault_password_file(inventory)) if p is not None])
     report = run_audit(AuditRequest(
-        inventory=inventory or _default_inventory(), policy=policy,
+        inventory=inventory, policy=policy,
         policies_dir=policies_dir, roles_dir=roles_dir, live=live, geoip=geoip))
     write_output(render(report, fmt), output)
     if output is not None:

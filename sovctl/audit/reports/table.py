@@ -7,7 +7,18 @@ from typing import Any
 MAX_USERS_SHOWN = 3
 
 
+def safe(value: object) -> str:
+    """Text for a terminal: non-printable characters (newlines, escape sequences,
+    bidirectional overrides) escaped, so an inventory value cannot forge rows."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else (
+        f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}") for ch in text)
+
+
 def _grid(header: list[str], rows: list[list[str]]) -> list[str]:
+    rows = [[safe(x) for x in row] for row in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return [fmt.format(*header).rstrip(), *(fmt.format(*r).rstrip() for r in rows)]
@@ -28,7 +39,7 @@ def summary_line(report: dict[str, Any]) -> str:
 
 
 def render(report: dict[str, Any]) -> str:
-    lines = [summary_line(report), ""]
+    lines = [safe(summary_line(report)), ""]
     hosts = [[h["name"], h["provider"] or "-", h["region"] or "-", h["country"] or "?",
               h["verdict"]] for h in report["hosts"]]
     lines += _grid(["HOST", "PROVIDER", "REGION", "COUNTRY", "VERDICT"], hosts)
@@ -39,11 +50,11 @@ def render(report: dict[str, Any]) -> str:
     findings = [f for f in report["findings"] if f["severity"] != "info"]
     if findings:
         lines += ["", "FINDINGS"]
-        lines += [f"  {f['severity']:<9}  {f['rule']}  {f['subject']}: {f['detail']}"
+        lines += [safe(f"  {f['severity']:<9}  {f['rule']}  {f['subject']}: {f['detail']}")
                   for f in findings]
     meta = report.get("meta", {})
     if meta:
-        lines += ["", f"inventory {meta['inventory']['path']} sha256 "
-                      f"{meta['inventory']['sha256'][:16]}…, sovctl {meta['tool']['version']}, "
-                      f"{meta['generated_at']}"]
+        lines += ["", safe(f"inventory {meta['inventory']['path']} sha256 "
+                           f"{meta['inventory']['sha256'][:16]}…, sovctl "
+                           f"{meta['tool']['version']}, {meta['generated_at']}")]
     return "\n".join(lines) + "\n"
