@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,11 +11,18 @@ import yaml
 
 from sovctl import secrets
 from sovctl.errors import InputError
-from sovctl.validate import FQDN
+from sovctl.inventory import HOST_NAME, bad_name
+from sovctl.validate import FQDN, known_policies
 
 SERVICE_GROUPS = ("turn", "conferencing", "identity", "edge", "office", "meet")
 
-HEADER = "# Written by `sovctl init`; edit freely. Check with `sovctl check -i {dir}`.\n"
+# No user text in comments: every value goes through the YAML serializer.
+HEADER = "# Written by `sovctl init`; edit freely. Check with `sovctl check -i DIR`.\n"
+# NAME:GROUP[+GROUP]:ADDRESS:PROVIDER:REGION[:COUNTRY]; an IPv6 ADDRESS in brackets.
+_HOST_SPEC = re.compile(r"([^:]+):([^:]+):(\[[^\]]*\]|[^:\[\]]+):([^:]+):([^:]+)(?::([^:]*))?")
+# What init writes as a host name: a DNS label or name (no Ansible range patterns).
+_INIT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*")
+_TEXT = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 # Site-wide endpoints: EU operators by default, each one an inventory value the
 # roles render and the residency audit reads (sovctl/data/endpoint_vars.yml).
@@ -40,12 +49,14 @@ class HostSpec:
 
 
 def parse_host(text: str) -> HostSpec:
-    """NAME:GROUP[+GROUP]:ADDRESS:PROVIDER:REGION[:COUNTRY]"""
-    parts = text.split(":")
-    if len(parts) not in (5, 6) or not all(parts[:5]):
+    """NAME:GROUP[+GROUP]:ADDRESS:PROVIDER:REGION[:COUNTRY] (IPv6: [ADDRESS])"""
+    m = _HOST_SPEC.fullmatch(text)
+    if not m:
         raise InputError(f"cannot read {text!r}", field="--host",
                          hint="write NAME:GROUP[+GROUP]:ADDRESS:PROVIDER:REGION[:COUNTRY], "
-                              "e.g. turn1:turn:203.0.113.10:ovhcloud:gra")
+                              "e.g. turn1:turn:203.0.113.10:ovhcloud:gra or "
+                              "turn1:turn:[2001:db8::10]:ovhcloud:gra")
+    parts = [m[1], m[2], m[3].strip("[]"), m[4], m[5], *([m[6]] if m[6] else [])]
     groups = parts[1].split("+")
     unknown = [g for g in groups if g not in SERVICE_GROUPS]
     if unknown:
@@ -55,12 +66,37 @@ def parse_host(text: str) -> HostSpec:
                     parts[5] if len(parts) == 6 else None)
 
 
+def check_address(h: HostSpec) -> None:
+    """An IPv4 or IPv6 address, or a DNS name: nothing a shell or YAML would interpret."""
+    try:
+        h.address = str(ipaddress.ip_address(h.address))
+        return
+    except ValueError:
+        pass
+    if not FQDN.match(h.address or ""):
+        raise InputError(f"host {h.name}: {h.address!r} is not an IP address or a DNS name",
+                         field="--host",
+                         hint="e.g. 203.0.113.10, [2001:db8::10] or node1.example.eu")
+
+
 def check_hosts(hosts: list[HostSpec]) -> None:
     from sovctl.audit.catalogue import load_providers
+    from sovctl.audit.countries import is_country
 
     providers = load_providers()
     seen = set()
     for h in hosts:
+        if bad_name(h.name, HOST_NAME) or not _INIT_NAME.fullmatch(h.name):
+            raise InputError(f"{h.name!r} is not a valid host name", field="--host",
+                             hint="a DNS name: letters, digits, - and . only, e.g. turn1")
+        check_address(h)
+        for what, value in (("provider", h.provider), ("region", h.region)):
+            if not _TEXT.fullmatch(value or ""):
+                raise InputError(f"host {h.name}: {value!r} is not a valid {what} name",
+                                 field="--host", hint="lower-case letters, digits and -")
+        if h.country is not None and not is_country(h.country):
+            raise InputError(f"host {h.name}: {h.country!r} is not an ISO 3166-1 country code",
+                             field="--host", hint="e.g. FR, DE, GB (not UK)")
         if h.name in seen:
             raise InputError(f"host {h.name!r} is given twice", field="--host")
         seen.add(h.name)
@@ -89,6 +125,12 @@ def scaffold(directory: Path, domain: str, hosts: list[HostSpec], policy: str = 
     if not FQDN.match(domain or ""):
         raise InputError(f"not a DNS domain name: {domain!r}", field="--domain",
                          hint="e.g. collab.example.eu")
+    if policy not in known_policies():
+        raise InputError(f"unknown policy {policy!r}", field="--policy",
+                         hint="one of: " + ", ".join(known_policies()))
+    if not str(directory).isprintable():
+        raise InputError(f"the directory name {str(directory)!r} has control characters",
+                         field="DIR", hint="choose a plain directory name")
     if not hosts:
         raise InputError("no hosts given", field="--host",
                          hint="e.g. --host turn1:turn:203.0.113.10:ovhcloud:gra")
@@ -111,7 +153,7 @@ def scaffold(directory: Path, domain: str, hosts: list[HostSpec], policy: str = 
     for rel, data in files.items():
         path = directory / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("---\n" + HEADER.format(dir=directory)
+        path.write_text("---\n" + HEADER
                         + yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
     (directory / ".gitignore").write_text(".vault-pass\n.sovctl-ca/\n")
     return secrets.ensure(directory)

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from sovctl.errors import InputError
-from sovctl.inventory import VAULT_PASS_FILENAME
+from sovctl.inventory import VAULT_PASS_FILENAME, vault_password_file
 
 VAULT_RELPATH = Path("group_vars/all/vault.yml")
 
@@ -55,9 +55,14 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def password_file_for(inventory_dir: Path) -> Path:
+    """$SOVCTL_VAULT_PASSWORD_FILE (or Ansible's variable), else <inventory>/.vault-pass."""
+    return vault_password_file(inventory_dir) or inventory_dir / VAULT_PASS_FILENAME
+
+
 def read_vault(inventory_dir: Path, password_file: Path | None = None) -> dict[str, str]:
     inventory_dir = Path(inventory_dir)
-    pw_file = password_file or inventory_dir / VAULT_PASS_FILENAME
+    pw_file = password_file or password_file_for(inventory_dir)
     vault_file = inventory_dir / VAULT_RELPATH
     if not vault_file.exists():
         return {}
@@ -69,10 +74,15 @@ def read_vault(inventory_dir: Path, password_file: Path | None = None) -> dict[s
 
     try:
         plain = _vault(pw_file.read_bytes().strip()).decrypt(vault_file.read_bytes())
-    except AnsibleError as exc:
+    except (AnsibleError, ValueError, TypeError) as exc:
         raise InputError("cannot decrypt the vault with the password file",
                          file=str(vault_file), hint=f"check {pw_file}") from exc
-    data = yaml.safe_load(plain) or {}
+    from sovctl.inventory import read_yaml_file
+
+    try:
+        data = read_yaml_file(vault_file, text=plain.decode("utf-8")) or {}
+    except UnicodeDecodeError:
+        raise InputError("the decrypted vault is not UTF-8 text", file=str(vault_file)) from None
     if not isinstance(data, dict):
         raise InputError("the vault must hold a mapping of variables", file=str(vault_file))
     return {str(k): v for k, v in data.items()}
@@ -83,7 +93,7 @@ def ensure(inventory_dir: str | os.PathLike, password_file: Path | None = None) 
     if not inventory_dir.is_dir():
         raise InputError("not an inventory directory", file=str(inventory_dir),
                          hint="run `sovctl init DIR` to create one")
-    pw_file = password_file or inventory_dir / VAULT_PASS_FILENAME
+    pw_file = password_file or password_file_for(inventory_dir)
     created = False
     if not pw_file.exists():
         if (inventory_dir / VAULT_RELPATH).exists():
