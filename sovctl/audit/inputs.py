@@ -268,6 +268,11 @@ def _merge_declared(reader: _Reader, hv: HostVars, ctx: dict[str, Any],
         field = f"sov_endpoint_locations.{key}"
         if not isinstance(entry, dict):
             raise reader.error(hv, "sov_endpoint_locations", f"{field} must be a mapping")
+        for name in ("operator", "parent"):
+            if entry.get(name) is not None and not isinstance(entry.get(name), str):
+                raise reader.error(hv, "sov_endpoint_locations",
+                                   f"{field}.{name} must be text, not "
+                                   f"{type(entry.get(name)).__name__}")
         for name in ("country", "operator_country", "parent_country"):
             code = entry.get(name)
             if (code is not None or name == "country") and not is_country(code):
