@@ -180,6 +180,10 @@ def _facts(reader: _Reader, hv: HostVars, ctx: dict[str, Any]) -> HostFacts:
             except InputError:  # e.g. no sov_domain: the host publishes no name we know
                 continue
             host = parse_target(name, "other").host if name else None
+            if name and not (host and valid_host(host)):
+                raise reader.error(hv, var, f"{name!r} names no valid host",
+                                   hint="write the name the service is reached at, e.g. "
+                                        "https://office.example.eu or office.example.eu")
             if host:
                 published.append(host)
     return HostFacts(hv.name, provider, region, country, offer,

@@ -62,8 +62,11 @@ def _split(text: str, purpose: str) -> tuple[str | None, str]:
 
 
 def _split_url(text: str, purpose: str) -> tuple[str | None, str]:
-    parts = urlsplit(text)
-    host = parts.hostname
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+    except ValueError:  # e.g. brackets around something that is not an IP address
+        return None, text
     netloc = parts.netloc.rsplit("@", 1)[-1]  # drop user:password
     path = parts.path
     if purpose == "webhook" and path not in ("", "/"):
