@@ -537,13 +537,6 @@ def ansible_input_error(exc: Exception, inv_path: Path, exit_code: int) -> Input
     return InputError(msg, file=file, hint=hint, exit_code=exit_code)
 
 
-def _has_sources(path: Path) -> bool:
-    if path.is_file():
-        return True
-    return any(p.name not in ("group_vars", "host_vars") for p in path.iterdir()
-               if not p.name.startswith("."))
-
-
 def inventory_manager(loader, source: str):
     """Ansible's InventoryManager for ``source``, static plugins only.
 
