@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sovctl.audit.safe_template import Evaluator
+from sovctl.audit.safe_template import Budget, Evaluator
 from sovctl.errors import EXIT_AUDIT_BAD_INPUT, InputError
 from sovctl.inventory import (
     ansible_input_error,
@@ -210,6 +210,7 @@ class Renderer:
     def __init__(self, loader: Any):
         self._loader = loader
         self._cache: dict[tuple, Any] = {}
+        self._budget = Budget()  # one time budget for all of one audit's templates
 
     def render(self, value: Any, context: dict[str, Any]) -> Any:
         if not has_template(value):
@@ -219,7 +220,7 @@ class Renderer:
                json.dumps({n: plain(context.get(n, _MISSING_TEXT)) for n in sorted(names)},
                           sort_keys=True, default=str))
         if key not in self._cache:
-            self._cache[key] = Evaluator(context, plain).render(plain(value))
+            self._cache[key] = Evaluator(context, plain, self._budget).render(plain(value))
         return self._cache[key]
 
 

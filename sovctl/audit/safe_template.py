@@ -15,7 +15,7 @@ evaluates it here, in Jinja's immutable sandbox, with:
 
 Never: lookups, ``query``, function calls, macros, includes, imports, ``range``,
 string formatting with ``%``. A result is limited to ``MAX_OUTPUT`` characters and
-all evaluation of one process to ``TIME_BUDGET`` seconds. Anything else is bad
+all evaluation of one run to ``TIME_BUDGET`` seconds. Anything else is bad
 input, reported with the variable's name by the caller (``TemplateFailure``).
 """
 
@@ -257,14 +257,17 @@ def _names(text: str) -> set[str]:
     return meta.find_undeclared_variables(_ENV.parse(text))
 
 
-class _Budget:
-    spent = 0.0
+class Budget:
+    """Seconds of evaluation spent by one run (one audit, one check)."""
+
+    def __init__(self) -> None:
+        self.spent = 0.0
 
 
 @contextmanager
-def _time_limit():
-    """Stop an evaluation that runs past the process's budget (main thread: SIGALRM)."""
-    left = TIME_BUDGET - _Budget.spent
+def _time_limit(budget: Budget):
+    """Stop an evaluation that runs past the run's budget (main thread: SIGALRM)."""
+    left = TIME_BUDGET - budget.spent
     if left <= 0:
         raise TemplateFailure(f"templates took more than {TIME_BUDGET:g} s in all")
     use_alarm = threading.current_thread() is threading.main_thread() and hasattr(
@@ -284,14 +287,16 @@ def _time_limit():
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
-        _Budget.spent += time.monotonic() - start
+        budget.spent += time.monotonic() - start
 
 
 class Evaluator:
     """Renders values against one host's variables; ``convert`` makes a raw value plain."""
 
-    def __init__(self, context: Mapping[str, Any], convert: Callable[[Any], Any] = lambda v: v):
+    def __init__(self, context: Mapping[str, Any], convert: Callable[[Any], Any] = lambda v: v,
+                 budget: Budget | None = None):
         self.context = context
+        self.budget = budget or Budget()
         self.convert = convert
         self.done: dict[str, Any] = {}
         self.stack: list[str] = []
@@ -301,7 +306,7 @@ class Evaluator:
         """The rendered value; raises TemplateFailure."""
         if self.stack:
             return self._render(value)
-        with _time_limit():
+        with _time_limit(self.budget):
             try:
                 return self._render(value)
             except TemplateFailure:

@@ -85,3 +85,13 @@ def test_outside_the_subset(text: str) -> None:
 def test_bounded_evaluation(text: str) -> None:
     with pytest.raises(TemplateFailure):
         Evaluator({}).render(text)
+
+
+def test_a_slow_template_is_stopped(monkeypatch) -> None:
+    from sovctl.audit import safe_template
+
+    monkeypatch.setattr(safe_template, "TIME_BUDGET", 0.3)
+    loops = ("{% for a in x %}{% for b in x %}{% for c in x %}{% endfor %}{% endfor %}"
+             "{% endfor %}done")
+    with pytest.raises(TemplateFailure, match="took more than"):
+        Evaluator({"x": list(range(1000))}).render(loops)
