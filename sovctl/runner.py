@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sovctl.errors import EXIT_UNAVAILABLE, SovctlError
-from sovctl.paths import project_root, state_dir
+from sovctl.paths import project_root
 
 # Variables passed from the caller's environment to Ansible; everything else is dropped.
 ENV_ALLOW = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TERM", "SSH_AUTH_SOCK", "TMPDIR",
@@ -245,11 +245,9 @@ def run_playbook(req: RunRequest, emit: Callable[[str], None] = print) -> RunRes
             # its private data directory has no env/settings.
             (Path(pdd) / "env" / "settings").write_text(
                 f"pexpect_timeout: {CANCEL_POLL_SECONDS}\n", encoding="utf-8")
-            env = ansible_env({
-                "SOVCTL_CHANGES_FILE": str(changes),
-                # The fact cache lives with the inventory's state, whatever the shell's
-                # directory; it only speeds up gathering (publish.yml derives the rest).
-                "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(state_dir(req.inventory) / "facts")})
+            # ansible-runner keeps Ansible's fact cache in this run's own directory: each
+            # run gathers afresh, and nothing that decides a run comes from an older one.
+            env = ansible_env({"SOVCTL_CHANGES_FILE": str(changes)})
             _with_changes_callback(env)
             runner = ansible_runner.run(
                 private_data_dir=pdd,
