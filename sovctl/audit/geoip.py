@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import ipaddress
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,17 +56,36 @@ class GeoIP:
         return None
 
 
+MAX_GEOIP_BYTES = 512 * 1024 * 1024
+
+
 def load_geoip(path: Path) -> GeoIP:
     if path.suffix == ".mmdb":
         raise InputError("MaxMind .mmdb databases are not read", file=str(path),
                          field="--geoip", exit_code=EXIT_AUDIT_BAD_INPUT,
                          hint="export it to a CSV of cidr,country,asn lines")
+    def bad(message: str) -> InputError:
+        return InputError(message, file=str(path), field="--geoip",
+                          exit_code=EXIT_AUDIT_BAD_INPUT,
+                          hint="give a CSV file of cidr,country[,asn] lines")
+
     try:
-        text = path.read_text(encoding="utf-8")
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise bad("not a regular file")
+        if st.st_size > MAX_GEOIP_BYTES:
+            raise bad(f"larger than {MAX_GEOIP_BYTES // (1024 * 1024)} MiB")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
-        raise InputError(f"cannot read the GeoIP database: {exc.strerror}", file=str(path),
-                         field="--geoip", exit_code=EXIT_AUDIT_BAD_INPUT) from exc
-    return GeoIP(list(_records(text, path)), str(path))
+        raise bad(f"cannot read the GeoIP database: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise bad("not UTF-8 text (a binary file?)") from None
+    if "\x00" in text:
+        raise bad("a binary file, not CSV")
+    try:
+        return GeoIP(list(_records(text, path)), str(path))
+    except csv.Error as exc:
+        raise bad(f"not CSV: {exc}") from None
 
 
 def _records(text: str, path: Path):

@@ -35,6 +35,7 @@ class Case:
     heavy: bool = False  # a resource attack: run in a limited subprocess
     policy: str | None = None  # --policy for the audit (a file, formatted with ctx)
     inventory: str | None = None  # -i instead of the copy (formatted with ctx)
+    geoip: str | None = None  # --geoip for the audit (formatted with ctx)
 
 
 def set_var(rel: str, name: str, value) -> Callable[[Path, dict], None]:
@@ -217,6 +218,9 @@ CASES: list[Case] = [
     Case("locations-not-a-mapping", set_var(ALL, "sov_endpoint_locations", ["x"]),
          "sov_endpoint_locations"),
     Case("binary-policy", nothing, "binary", check=None, policy="{binary_policy}"),
+    Case("binary-geoip", nothing, "not UTF-8", check=None, geoip="{binary_policy}"),
+    Case("geoip-dev-zero", nothing, "not a regular file", check=None, geoip="/dev/zero",
+         heavy=True),
 ]
 VALID = Case("example", nothing, "", check=0, audit=0)
 

@@ -67,6 +67,8 @@ def outcomes(case: Case, base: Path, work: Path) -> dict[str, tuple[int, str]]:
     audit = ["audit", "-i", str(inv)]
     if case.policy:
         audit += ["--policy", case.policy.format(**ctx)]
+    if case.geoip:
+        audit += ["--geoip", case.geoip.format(**ctx)]
     found["audit"] = run_sovctl(audit, case.heavy)
     assert not Path(ctx["marker"]).exists(), f"{case.name}: the inventory ran a command"
     for command, (_, out) in found.items():
@@ -85,7 +87,7 @@ def test_hostile_inventory_is_refused_naming_a_file(case: Case, base: Path,
     for command, (code, out) in found.items():
         assert code == expected[command], f"{case.name}: {command} exited {code}:\n{out}"
         assert case.fragment.lower() in out.lower(), f"{case.name}: {command}:\n{out}"
-        named = [str(tmp_path), case.inventory or str(tmp_path)]
+        named = [str(tmp_path), case.inventory or str(tmp_path), case.geoip or str(tmp_path)]
         assert any(n in out for n in named), f"{case.name}: {command} names no file:\n{out}"
 
 
