@@ -217,6 +217,7 @@ CASES: list[Case] = [
     Case("unknown-offer", set_var(ALL, "sov_offer", "premium-gold"), "unknown offer"),
     Case("locations-not-a-mapping", set_var(ALL, "sov_endpoint_locations", ["x"]),
          "sov_endpoint_locations"),
+    Case("empty-site-vars", write_file(ALL, ""), "all/main.yml: hosts."),
     Case("binary-policy", nothing, "binary", check=None, policy="{binary_policy}"),
     Case("binary-geoip", nothing, "not UTF-8", check=None, geoip="{binary_policy}"),
     Case("geoip-dev-zero", nothing, "not a regular file", check=None, geoip="/dev/zero",
