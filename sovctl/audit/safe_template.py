@@ -34,11 +34,13 @@ from urllib.parse import urlsplit
 
 from jinja2 import ChainableUndefined, StrictUndefined, TemplateError, Undefined, nodes
 from jinja2.defaults import DEFAULT_FILTERS, DEFAULT_TESTS
-from jinja2.nativetypes import NativeEnvironment
+from jinja2.nativetypes import NativeCodeGenerator, NativeEnvironment, NativeTemplate
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-MAX_TEMPLATE_CHARS = 8192  # the text of one template
-MAX_VALUE_CHARS = 65536  # a string a template reads or makes
+MAX_TEMPLATE_CHARS = 4096  # the text of one template
+# A value a template reads (its text size), and what one operation (* + replace
+# regex_replace join) makes: with the template's length this bounds any result's memory.
+MAX_VALUE_CHARS = 16384
 MAX_OUTPUT = 1_000_000  # characters of one rendered value
 MAX_NESTING = 32  # variables referring to variables referring to ...
 TIME_BUDGET = 5.0  # seconds of template evaluation per process
@@ -65,6 +67,28 @@ class _Undefined(ChainableUndefined, StrictUndefined):
     """Undefined like Ansible's: ``x.y | default(z)`` works, printing or testing fails."""
 
 
+def _weight(value: Any, limit: int = MAX_VALUE_CHARS) -> int:
+    """Characters of a value's text, counted up to just past ``limit``."""
+    if isinstance(value, dict):
+        items: Iterable[Any] = chain.from_iterable(value.items())
+    elif isinstance(value, list | tuple):
+        items = value
+    else:
+        return len(str(value)) if isinstance(value, str) else 8
+    total = 2
+    for item in items:
+        total += _weight(item, limit - total) + 2
+        if total > limit:
+            break
+    return total
+
+
+def _capped(value: Any) -> Any:
+    if _weight(value) > MAX_VALUE_CHARS:
+        raise SecurityError(f"an operation would make more than {MAX_VALUE_CHARS} characters")
+    return value
+
+
 def _sized(text: Any) -> Any:
     if isinstance(text, str | list | tuple | dict) and len(text) > MAX_OUTPUT:
         raise SecurityError(f"a value longer than {MAX_OUTPUT} characters")
@@ -81,7 +105,7 @@ def _regex_replace(value: Any, pattern: str = "", replacement: str = "",
                             "back-references or look-arounds are not evaluated")
     flags = (re.I if ignorecase else 0) | (re.M if multiline else 0)
     try:
-        return _sized(re.sub(pattern, replacement, value, count=int(count), flags=flags))
+        return _capped(re.sub(pattern, replacement, value, count=int(count), flags=flags))
     except re.error as exc:
         raise SecurityError(f"regex_replace: invalid pattern: {exc}") from None
 
@@ -101,8 +125,8 @@ def _urlsplit(value: Any, query: str = "") -> Any:
 def _replace(value: Any, old: str, new: str, count: int | None = None) -> str:
     value, old, new = str(value), str(old), str(new)
     hits = value.count(old) if old else len(value) + 1
-    if len(value) + hits * len(new) > MAX_OUTPUT:
-        raise SecurityError(f"replace would make more than {MAX_OUTPUT} characters")
+    if len(value) + hits * len(new) > MAX_VALUE_CHARS:
+        raise SecurityError(f"replace would make more than {MAX_VALUE_CHARS} characters")
     return value.replace(old, new, -1 if count is None else int(count))
 
 
@@ -112,13 +136,37 @@ def _to_bool(value: Any) -> bool:
     return str(value).strip().lower() in ("yes", "on", "1", "true", "y", "t")
 
 
+def _join(value: Iterable[Any], d: str = "", attribute: Any = None) -> str:
+    items = list(value)
+    if attribute is not None:
+        items = [_ENV.getitem(i, attribute) for i in items]
+    parts = [str(i) for i in items]
+    if sum(map(len, parts)) + len(str(d)) * len(parts) > MAX_VALUE_CHARS:
+        raise SecurityError(f"join would make more than {MAX_VALUE_CHARS} characters")
+    return str(d).join(parts)
+
+
+# Filters map() may apply: none of them makes a value larger.
+_MAP_FILTERS = frozenset({"string", "lower", "upper", "trim", "int", "float", "first", "last",
+                          "length", "count", "bool", "urlsplit", "capitalize", "title"})
+
+
+def _map(context, value, *args, **kwargs):
+    if args and args[0] not in _MAP_FILTERS:
+        raise SecurityError(f"map({args[0]!r}) is not evaluated")
+    return DEFAULT_FILTERS["map"](context, value, *args, **kwargs)
+
+
+_map.jinja_pass_arg = DEFAULT_FILTERS["map"].jinja_pass_arg  # type: ignore[attr-defined]
+
+
 def _split(value: Any, sep: str | None = None, maxsplit: int = -1) -> list[str]:
     return str(value).split(sep, int(maxsplit))
 
 
 _JINJA_FILTERS = ("default", "d", "int", "float", "string", "lower", "upper", "trim",
-                  "length", "count", "list", "first", "last", "min", "max", "join",
-                  "unique", "sort", "select", "reject", "selectattr", "rejectattr", "map",
+                  "length", "count", "list", "first", "last", "min", "max",
+                  "unique", "sort", "select", "reject", "selectattr", "rejectattr",
                   "abs", "round", "capitalize", "title", "items", "dictsort")
 FILTERS: dict[str, Callable] = {name: DEFAULT_FILTERS[name] for name in _JINJA_FILTERS} | {
     "regex_replace": _regex_replace,
@@ -126,6 +174,8 @@ FILTERS: dict[str, Callable] = {name: DEFAULT_FILTERS[name] for name in _JINJA_F
     "replace": _replace,
     "bool": _to_bool,
     "split": _split,
+    "join": _join,
+    "map": _map,
 }
 TESTS = dict(DEFAULT_TESTS)
 
@@ -157,9 +207,28 @@ def _concat(values: Iterable[Any]) -> Any:
     return "".join(parts)
 
 
+class _CodeGenerator(NativeCodeGenerator):
+    """``a ~ b`` through ``environment.safe_concat``, which bounds the result's size."""
+
+    def visit_Concat(self, node, frame):  # noqa: N802 - Jinja's visitor name
+        self.write("environment.safe_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _Env(NativeEnvironment, ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "%", "+", "**"})
     concat = staticmethod(_concat)  # type: ignore[assignment]
+    code_generator_class = _CodeGenerator
+
+    @staticmethod
+    def safe_concat(values: Iterable[Any]) -> str:
+        parts = [str(v) for v in values]
+        if sum(map(len, parts)) > MAX_VALUE_CHARS:
+            raise SecurityError(f"~ would make more than {MAX_VALUE_CHARS} characters")
+        return "".join(parts)
 
     def call_binop(self, context, operator, left, right):  # noqa: D102
         if operator == "**":
@@ -170,14 +239,14 @@ class _Env(NativeEnvironment, ImmutableSandboxedEnvironment):
         if operator == "*":
             for seq, n in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple) and isinstance(n, int) and \
-                        len(seq) * max(n, 0) > MAX_OUTPUT:
-                    raise SecurityError(f"the result is longer than {MAX_OUTPUT} characters")
+                        _weight(seq) * max(n, 0) > MAX_VALUE_CHARS:
+                    raise SecurityError(f"* would make more than {MAX_VALUE_CHARS} characters")
             if isinstance(left, int) and isinstance(right, int) and \
                     left.bit_length() + right.bit_length() > 256:
                 raise SecurityError("a number this large is not evaluated")
         if operator == "+" and isinstance(left, str | list | tuple) and \
-                isinstance(right, str | list | tuple) and len(left) + len(right) > MAX_OUTPUT:
-            raise SecurityError(f"the result is longer than {MAX_OUTPUT} characters")
+                isinstance(right, str | list | tuple):
+            _capped([left, right])
         return _sized(super().call_binop(context, operator, left, right))
 
     def is_safe_attribute(self, obj, attr, value):  # noqa: D102
@@ -186,6 +255,11 @@ class _Env(NativeEnvironment, ImmutableSandboxedEnvironment):
         return super().is_safe_attribute(obj, attr, value)
 
 
+class _Template(NativeTemplate):
+    environment_class = _Env  # its concat (bounded), not NativeEnvironment's
+
+
+_Env.template_class = _Template
 _ENV = _Env(undefined=_Undefined, autoescape=False)
 _ENV.filters = dict(FILTERS)
 _ENV.tests = TESTS
@@ -365,8 +439,9 @@ class Evaluator:
                     raise
                 self.failed[name] = exc
                 value = _Undefined(hint=f"{name}: {exc}", name=name)
-            if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
-                raise TemplateFailure(f"{name} is longer than {MAX_VALUE_CHARS} characters")
+            if not isinstance(value, Undefined) and _weight(value) > MAX_VALUE_CHARS:
+                raise TemplateFailure(f"{name} is too large for a template to read "
+                                      f"(more than {MAX_VALUE_CHARS} characters)", name)
             values[name] = value
         result = template.render(values)
         if isinstance(result, Undefined):

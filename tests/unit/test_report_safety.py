@@ -95,3 +95,14 @@ def test_a_slow_template_is_stopped(monkeypatch) -> None:
              "{% endfor %}done")
     with pytest.raises(TemplateFailure, match="took more than"):
         Evaluator({"x": list(range(1000))}).render(loops)
+
+
+@pytest.mark.parametrize("text", [
+    "{% set y = 'a' %}" + "{% set y = y ~ y %}" * 40 + "{{ y }}",
+    "{{ ([x] * 16000) | join }}", "{{ x | replace('a', x) }}",
+    "{{ l | map('replace', 'a', x) | list }}",
+    "{% for a in l %}{% for b in l %}{% for c in l %}{{ x }}{% endfor %}{% endfor %}{% endfor %}",
+])
+def test_amplification_is_bounded(text: str) -> None:
+    with pytest.raises(TemplateFailure):
+        Evaluator({"x": "a" * 1000, "l": ["a"] * 100}).render(text)
