@@ -184,7 +184,7 @@ def check_port_values(inv: Inventory) -> list[Problem]:
                                     f"{var} (host {host.name})", msg, hint))
 
         for var, value in host.vars.items():
-            if var == "ansible_port" or var.endswith("_port") and not _is_template(value):
+            if (var == "ansible_port" or var.endswith("_port")) and not _is_template(value):
                 if value is None and var != "ansible_port":
                     continue
                 if not _port_ok(value):
