@@ -8,7 +8,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
 VENV ?= .venv
-SCENARIOS ?= coturn artifact keycloak stack meet
+SCENARIOS ?= coturn artifact keycloak stack
 APT_PACKAGES := podman runc debootstrap uidmap slirp4netns containernetworking-plugins \
 	python3-venv openssh-client git make libxml2-utils chromium libnss3-tools
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -122,7 +122,7 @@ test-all:
 	  if [ -n "$${CI:-}" ]; then echo "make test-all: in CI the cluster must run: FAILED"; exit 1; fi; \
 	fi
 
-sandbox: image
+sandbox: image node
 	sovctl sandbox up
 	sovctl deploy
 	sovctl sandbox status

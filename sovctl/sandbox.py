@@ -343,6 +343,9 @@ def urls(host: SandboxHost) -> list[str]:
     """What a user connects to, for each service on this host."""
     out = []
     v = host.vars
+    if "meet" in host.groups:
+        out.append(f"https://{v.get('meet_hostname', host.address)}  (the meeting app: sign in, "
+                   "start a meeting, share its link)")
     if "identity" in host.groups:
         out.append(f"{v.get('keycloak_hostname', 'https://' + host.address)}"
                    "/realms/sov/account  (Keycloak: your account)")

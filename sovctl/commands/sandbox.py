@@ -58,7 +58,11 @@ def status_cmd() -> None:
     inventory = Path(default_inventory())
     inv = load_inventory(inventory)
     running = False
-    for host in sandbox.hosts():
+    found = sandbox.hosts()
+    for host in found:
+        if "meet" in host.groups:
+            click.echo(f"Meeting app: https://{host.vars.get('meet_hostname', host.address)}")
+    for host in found:
         sandbox.inspect(host)
         running |= host.state == "running"
         click.echo(f"{host.name:<16} {host.state:<8} {host.address}")

@@ -16,7 +16,10 @@ const timeout = cfg.timeout_ms || 90000;
 const result = { requests: [], websockets: [], failed: [], console_errors: [], steps: [] };
 const step = (s) => result.steps.push(`${new Date().toISOString()} ${s}`);
 
-const rules = Object.entries(cfg.resolve).map(([name, ip]) => `MAP ${name} ${ip}`);
+// The deployment's services reached by address are left as they are (EXCLUDE ends the
+// rules for them); its names map to their hosts; nothing else resolves.
+const rules = (cfg.addresses || []).map((ip) => `EXCLUDE ${ip}`);
+rules.push(...Object.entries(cfg.resolve).map(([name, ip]) => `MAP ${name} ${ip}`));
 rules.push('MAP * ~NOTFOUND'); // no other name resolves: nothing can leave the deployment
 
 // URLs are recorded without their query (login codes, access tokens stay out of the artifacts).
