@@ -41,3 +41,16 @@ def make_inventory(tmp_path):
         return base
 
     return build
+
+
+@pytest.fixture(scope="module")
+def vaulted_example(tmp_path_factory) -> Path:
+    """A copy of inventories/example with a generated vault: it passes check as it is."""
+    import shutil
+
+    from sovctl import secrets
+
+    inv = tmp_path_factory.mktemp("example") / "inv"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "inventories" / "example", inv)
+    secrets.ensure(inv)
+    return inv

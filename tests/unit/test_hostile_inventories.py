@@ -11,7 +11,6 @@ commands refuse exactly the same inventories (check and audit agree).
 from __future__ import annotations
 
 import resource
-import shutil
 import subprocess
 import sys
 import time
@@ -20,9 +19,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sovctl import secrets
 from sovctl.cli import cli
-from tests.unit.hostile_cases import CANARY, CASES, EXAMPLE, VALID, Case, make
+from tests.unit.hostile_cases import CANARY, CASES, VALID, Case, make
 
 LIMIT_AS = 1 << 30  # address space of a subprocess run
 MAX_RSS_KB = 500 * 1024
@@ -30,12 +28,8 @@ TIMEOUT_S = 10
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory) -> Path:
-    """The example inventory with a generated vault: it passes check as it is."""
-    inv = tmp_path_factory.mktemp("base") / "inv"
-    shutil.copytree(EXAMPLE, inv)
-    secrets.ensure(inv)
-    return inv
+def base(vaulted_example) -> Path:
+    return vaulted_example
 
 
 def _limit() -> None:

@@ -19,8 +19,6 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sovctl import secrets
-from tests.unit.hostile_cases import EXAMPLE
 from tests.unit.test_hostile_inventories import run_sovctl
 
 CHECK_CODES = {0, 65}
@@ -45,11 +43,8 @@ SNIPPETS = st.text(alphabet=":-[]{}&*!|>'\"\t\n #%@`=,?x1", max_size=8) | st.sam
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory) -> Path:
-    inv = tmp_path_factory.mktemp("propbase") / "inv"
-    shutil.copytree(EXAMPLE, inv)
-    secrets.ensure(inv)
-    return inv
+def base(vaulted_example) -> Path:
+    return vaulted_example
 
 
 def _paths(data: Any, prefix: tuple = ()) -> list[tuple]:
