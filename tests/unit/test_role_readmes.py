@@ -1,0 +1,71 @@
+"""Every role has a README that documents its declared interface.
+
+For each directory in roles/: README.md exists; every option of every entry point in
+meta/argument_specs.yml is named in it in backticks; a role with a tasks/publish.yml entry
+point says what it publishes (`sov_published`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import ROOT
+
+ROLES = sorted(path for path in (ROOT / "roles").iterdir() if path.is_dir())
+
+
+def declared_options(role: Path) -> list[str]:
+    """The option names of every entry point of the role's argument_specs (or none)."""
+    specs = role / "meta" / "argument_specs.yml"
+    if not specs.exists():
+        return []
+    entry_points = (yaml.safe_load(specs.read_text()) or {}).get("argument_specs") or {}
+    names: list[str] = []
+    for entry_point in entry_points.values():
+        for name in ((entry_point or {}).get("options") or {}):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def test_roles_found():
+    assert len(ROLES) > 1
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda path: path.name)
+def test_readme_exists(role: Path):
+    assert (role / "README.md").is_file(), f"roles/{role.name}/README.md is missing"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda path: path.name)
+def test_readme_documents_every_option(role: Path):
+    readme = role / "README.md"
+    assert readme.is_file(), f"roles/{role.name}/README.md is missing"
+    text = readme.read_text()
+    missing = [name for name in declared_options(role) if f"`{name}`" not in text]
+    assert not missing, f"roles/{role.name}/README.md does not document {missing}"
+
+
+@pytest.mark.parametrize(
+    "role", [role for role in ROLES if (role / "tasks" / "publish.yml").exists()],
+    ids=lambda path: path.name)
+def test_readme_says_what_the_role_publishes(role: Path):
+    readme = role / "README.md"
+    assert readme.is_file(), f"roles/{role.name}/README.md is missing"
+    assert "sov_published" in readme.read_text(), (
+        f"roles/{role.name} has tasks/publish.yml; its README must mention sov_published")
+
+
+def test_declared_options_reads_every_entry_point(tmp_path: Path):
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta" / "argument_specs.yml").write_text(yaml.safe_dump({
+        "argument_specs": {
+            "main": {"options": {"a_one": {"type": "str"}}},
+            "other": {"options": {"a_two": {"type": "int"}, "a_one": {"type": "str"}}},
+            "bare": {"short_description": "no options"},
+        }}))
+    assert declared_options(tmp_path) == ["a_one", "a_two"]
+    assert declared_options(tmp_path / "nothing") == []
