@@ -28,6 +28,7 @@ ENV_ALLOW = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TERM", "SSH_AUTH_SOCK", 
 ENV_ALLOW_PREFIXES = ("ANSIBLE_", "SOVCTL_", "MOLECULE_")
 
 REPORT_PREFIX = "Report to sovctl:"
+RUN_MARKER = "sovctl_run_dir"
 # How often ansible-runner looks at the cancel flag while ansible-playbook runs (its
 # pexpect_timeout, 5 s by default): Ctrl-C stops the run within this, not after up to
 # five more seconds of tasks.
@@ -257,7 +258,10 @@ def run_playbook(req: RunRequest, emit: Callable[[str], None] = print) -> RunRes
                 limit=req.limit,
                 tags=req.tags,
                 cmdline=" ".join(_quote(c) for c in cmdline) or None,
-                extravars={**mitogen_vars(env), **req.extravars} or None,
+                # The run's directory on ansible-playbook's command line marks every process
+                # of this run (Mitogen's multiplexer forks it and leaves its session), so
+                # that _stop_leftovers finds them whatever playbook and inventory it ran.
+                extravars={**mitogen_vars(env), **req.extravars, RUN_MARKER: pdd},
                 envvars=env,
                 verbosity=req.verbosity or None,
                 quiet=True,

@@ -1,6 +1,7 @@
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from sovctl.runner import RunRequest, _Progress, ansible_env, run_playbook
@@ -123,3 +124,20 @@ def test_an_interrupt_stops_the_run_before_its_next_task(tmp_path):
     assert result.cancelled, out
     assert not marker.exists(), out
     assert "Interrupt received" in out
+    # Nothing of the run is left behind: no ansible-playbook, no fork of it (Mitogen's
+    # multiplexer leaves the run's session, and once held SSH connections after the stop).
+    left = []
+    for _ in range(25):
+        left = [p for p in Path("/proc").glob("[0-9]*")
+                if str(playbook).encode() in _cmdline(p)]
+        if not left:
+            break
+        time.sleep(0.2)
+    assert left == [], [_cmdline(p) for p in left]
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
