@@ -100,5 +100,20 @@ def command(inventory, services):
         click.echo(f"{'HOST':<20} {'SERVICE':<12} {'PASSED':>6} {'FAILED':>6} {'SKIPPED':>7}")
         for (host, service), c in sorted(table.items()):
             click.echo(f"{host:<20} {service:<12} {c['passed']:>6} {c['failed']:>6} "
-                       f"{c['skipped']:>7}  {'PASS' if not c['failed'] else 'FAIL'}")
-    raise SystemExit(0 if rc in (0, 5) else 1)
+                       f"{c['skipped']:>7}  {verdict(c)}")
+    raise SystemExit(exit_code(rc, table))
+
+
+def verdict(counts: Counter) -> str:
+    """FAIL when a check failed; NOTHING CHECKED when every check was skipped."""
+    if counts["failed"]:
+        return "FAIL"
+    return "PASS" if counts["passed"] else "NOTHING CHECKED"
+
+
+def exit_code(rc: int, table: dict[tuple[str, str], Counter]) -> int:
+    """0 when checks ran and none failed. pytest's 5 (no test collected) and a run in which
+    every check was skipped prove nothing: 1, as a failure."""
+    if rc != 0:
+        return 1
+    return 0 if not table or any(c["passed"] for c in table.values()) else 1

@@ -75,3 +75,19 @@ def test_firewall_and_edge_derive_what_hosts_publish_in_the_same_run():
 def test_upgrade_components_come_from_the_registry():
     assert upgradable() == {"keycloak": {"group": "identity", "artifact": "keycloak"},
                             "livekit": {"group": "conferencing", "artifact": "livekit-server"}}
+
+
+def test_verify_never_calls_a_service_with_nothing_checked_a_pass():
+    from collections import Counter
+
+    from sovctl.commands.verify import exit_code, verdict
+
+    skipped = Counter(skipped=7)
+    passed = Counter(passed=3, skipped=1)
+    assert verdict(skipped) == "NOTHING CHECKED"
+    assert verdict(passed) == "PASS"
+    assert verdict(Counter(passed=3, failed=1)) == "FAIL"
+    assert exit_code(0, {("h", "collabora"): skipped}) == 1
+    assert exit_code(0, {("h", "collabora"): skipped, ("h", "coturn"): passed}) == 0
+    assert exit_code(5, {}) == 1  # pytest collected no test
+    assert exit_code(1, {("h", "coturn"): passed}) == 1
