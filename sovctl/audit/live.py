@@ -13,32 +13,14 @@ test hosts (tests/integration/test_audit_live.py).
 from __future__ import annotations
 
 import ipaddress
-import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sovctl.errors import EXIT_AUDIT_BAD_INPUT, InputError, UnavailableError
+from sovctl.errors import UnavailableError
 
-# Read-only: prints sections that the parsers below split on "### name".
-PROBE = r"""
-s() { printf '\n### %s\n' "$1"; }
-s resolv; cat /etc/resolv.conf 2>/dev/null
-s resolvectl; resolvectl dns 2>/dev/null
-s chrony; chronyc -N -n sources 2>/dev/null
-s timesyncd; timedatectl show-timesync --property=ServerName --value 2>/dev/null
-s apt; cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
-  /etc/apt/sources.list.d/*.sources 2>/dev/null
-s listen; ss -H -tuln 2>/dev/null
-s established; ss -H -tunp state established 2>/dev/null
-true
-"""
-TIMEOUT_SECONDS = 900
+PLAYBOOK = "audit_live.yml"  # the read-only probe (playbooks/), run through the runner
 
 
 @dataclass(frozen=True)
@@ -189,67 +171,35 @@ def observed_from_probe(host: str, facts: dict[str, Any], probe: str) -> Observe
     )
 
 
-def results_by_host(callback_json: str) -> dict[str, dict[str, Any]]:
-    """Per-host results of a one-task ad-hoc run reported by ansible.posix.json."""
-    data = json.loads(callback_json)
-    found: dict[str, dict[str, Any]] = {}
-    for play in data.get("plays", []):
-        for task in play.get("tasks", []):
-            found.update(task.get("hosts", {}))
-    return found
-
-
-def _failure(result: dict[str, Any]) -> str | None:
-    if not result:
-        return "no result"
-    if result.get("unreachable") or (result.get("failed") and "stdout" not in result
-                                     and "ansible_facts" not in result):
-        return str(result.get("msg") or "failed").strip()
-    return None
-
-
-def merge_results(hosts: list[str], setup: dict[str, dict],
-                  probe: dict[str, dict]) -> list[Observed]:
+def observed_from_run(hosts: list[str], reports: dict[str, Any],
+                      failures: dict[str, str]) -> list[Observed]:
+    """What each host showed: its report of the probe playbook, or why there is none."""
     observed = []
     for host in hosts:
-        s, p = setup.get(host, {}), probe.get(host, {})
-        error = _failure(s) or _failure(p)
-        observed.append(Observed(host, error) if error else
-                        observed_from_probe(host, s.get("ansible_facts", {}), p.get("stdout", "")))
+        report = reports.get(host)
+        if host in failures or not isinstance(report, dict):
+            observed.append(Observed(host, failures.get(host) or "no result"))
+            continue
+        facts = report.get("facts") if isinstance(report.get("facts"), dict) else {}
+        observed.append(observed_from_probe(host, facts, str(report.get("probe") or "")))
     return observed
 
 
 # --- collection (talks to the hosts) ---------------------------------------
 
-def _ansible_binary() -> str:
-    beside = Path(sys.executable).parent / "ansible"
-    found = str(beside) if beside.is_file() else shutil.which("ansible")
-    if not found:
-        raise UnavailableError("the ansible command was not found",
-                               hint="install sovctl with its dependencies (ansible-core)")
-    return found
-
-
-def _run(inventory: Path, module: str, args: str) -> dict[str, dict[str, Any]]:
-    env = {**os.environ, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
-           "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_RETRY_FILES_ENABLED": "0"}
-    cmd = [_ansible_binary(), "all", "-i", str(inventory), "-m", module, "-a", args]
-    try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                              timeout=TIMEOUT_SECONDS, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise UnavailableError(
-            f"the live collection did not finish in {TIMEOUT_SECONDS} s") from exc
-    try:
-        return results_by_host(proc.stdout)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"ansible failed (exit {proc.returncode}): "
-                         f"{(proc.stderr or proc.stdout).strip()[-500:]}",
-                         file=str(inventory), exit_code=EXIT_AUDIT_BAD_INPUT) from exc
-
-
 def collect(inventory: Path, hosts: list[str]) -> list[Observed]:
-    setup = _run(inventory, "ansible.builtin.setup", "gather_subset=!all,network")
-    probe = _run(inventory, "ansible.builtin.shell", PROBE)
-    return merge_results(hosts, setup, probe)
+    """Run the read-only probe on every host through sovctl's runner (its environment
+    allow-list, the inventory's vault password, its process handling)."""
+    from sovctl.inventory import vault_password_file
+    from sovctl.paths import project_root
+    from sovctl.runner import RunRequest, run_playbook
+
+    result = run_playbook(RunRequest(playbooks=[project_root() / "playbooks" / PLAYBOOK],
+                                     inventory=inventory,
+                                     vault_password_file=vault_password_file(inventory)),
+                          emit=lambda _line: None)
+    failures = {f["host"]: f["message"] for f in result.failures}
+    if not result.reports and not failures:
+        raise UnavailableError(f"the live collection did not run (ansible exit {result.rc})",
+                               hint="run `sovctl check -i INVENTORY` to see what stops it")
+    return observed_from_run(hosts, result.reports, failures)

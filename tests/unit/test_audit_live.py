@@ -7,7 +7,6 @@ copied from the tools' documented formats (chronyc, resolvectl).
 from __future__ import annotations
 
 import ipaddress
-import json
 from pathlib import Path
 
 import pytest
@@ -71,20 +70,40 @@ def test_parsers_on_captured_outputs() -> None:
         ("127.0.0.1", 18765), ("142.250.1.127", 19302), ("8.8.8.8", 53)]
 
 
-def test_observed_from_probe_and_callback_json() -> None:
-    callback = json.dumps({"plays": [{"tasks": [{"hosts": {
-        "conf1": {"changed": True, "rc": 0, "stdout": probe_text()},
-        "turn1": {"unreachable": True, "msg": "Failed to connect to the host via ssh"}}}]}]})
-    setup = {"conf1": {"ansible_facts": {"ansible_all_ipv4_addresses": ["10.88.0.5",
-                                                                        "51.15.3.4"],
-                                         "ansible_all_ipv6_addresses": ["fe80::1"]}},
-             "turn1": {"unreachable": True, "msg": "Failed to connect to the host via ssh"}}
-    conf1, turn1 = live.merge_results(["conf1", "turn1"], setup,
-                                      live.results_by_host(callback))
+def test_observed_from_the_probe_playbook_reports() -> None:
+    reports = {"conf1": {"facts": {"ansible_all_ipv4_addresses": ["10.88.0.5", "51.15.3.4"],
+                                   "ansible_all_ipv6_addresses": ["fe80::1"]},
+                         "probe": probe_text()}}
+    failures = {"turn1": "Failed to connect to the host via ssh"}
+    conf1, turn1, gone = live.observed_from_run(["conf1", "turn1", "gone1"], reports, failures)
     assert turn1.error == "Failed to connect to the host via ssh"
+    assert gone.error == "no result"
     assert conf1.addresses == ("10.88.0.5", "51.15.3.4")
     assert conf1.resolvers == ("10.255.255.53", "9.9.9.9", "2620:fe::fe")  # not 127.0.0.53
     assert conf1.ntp_sources == ("ptbtime1.ptb.de", "2.debian.pool.ntp.org")
+
+
+def test_the_probe_runs_through_the_runner_with_the_inventory_vault(monkeypatch, tmp_path):
+    """The live collection is a playbook run by sovctl's runner (its env allow-list and
+    the inventory's vault password), not an ansible command of its own."""
+    from sovctl import runner
+
+    (tmp_path / ".vault-pass").write_text("x\n")
+    seen = []
+
+    def fake_run(req, emit):
+        seen.append(req)
+        return runner.RunResult(rc=0, status="successful", hosts={}, failures=[],
+                                cancelled=False, reports={"a": {"facts": {}, "probe": ""}},
+                                changed_tasks=[])
+
+    monkeypatch.setattr(runner, "run_playbook", fake_run)
+    monkeypatch.delenv("SOVCTL_VAULT_PASSWORD_FILE", raising=False)
+    monkeypatch.delenv("ANSIBLE_VAULT_PASSWORD_FILE", raising=False)
+    (observed,) = live.collect(tmp_path, ["a"])
+    assert observed.error is None
+    assert seen[0].playbooks[0].name == "audit_live.yml"
+    assert seen[0].vault_password_file == tmp_path / ".vault-pass"
 
 
 def _live_report(observed, geoip=None) -> dict:
