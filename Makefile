@@ -12,7 +12,7 @@ SCENARIOS ?= coturn artifact keycloak stack
 APT_PACKAGES := podman runc debootstrap uidmap slirp4netns containernetworking-plugins \
 	python3-venv openssh-client git make libxml2-utils chromium libnss3-tools
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-export CONTAINERS_CONF := $(CURDIR)/molecule/containers.conf
+export CONTAINERS_CONF := $(CURDIR)/sovctl/data/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 

@@ -45,9 +45,13 @@ class SandboxHost:
     vars: dict = field(default_factory=dict)
 
 
+# Podman settings for the test hosts (the Makefile exports the same file for molecule).
+CONTAINERS_CONF = Path(__file__).resolve().parent / "data" / "containers.conf"
+
+
 def podman_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.setdefault("CONTAINERS_CONF", str(project_root() / "molecule" / "containers.conf"))
+    env.setdefault("CONTAINERS_CONF", str(CONTAINERS_CONF))
     return env
 
 
