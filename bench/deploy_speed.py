@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sovctl.paths import state_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX = ROOT / "inventories" / "sandbox"
 
@@ -59,7 +61,7 @@ def newest_record(runs: Path, before: set[Path]) -> dict | None:
 def deploy(profile_cfg: Path, inventory: Path, service: str | None,
            extra_env: dict[str, str] | None = None) -> tuple[float, int, int]:
     """One `sovctl deploy`; returns (seconds, exit code, changed tasks over all hosts)."""
-    runs = ROOT / ".sovctl" / "runs"
+    runs = state_dir(inventory) / "runs"
     before = set(runs.glob("*.json")) if runs.is_dir() else set()
     argv = [sys.executable, "-m", "sovctl", "deploy", "-i", str(inventory)]
     if service:

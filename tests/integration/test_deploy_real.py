@@ -20,7 +20,9 @@ def test_unreachable_host_is_named_and_exit_is_nonzero(make_inventory, tmp_path)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 4, out
     assert "Unreachable: turn1" in out
-    record = next((tmp_path / ".sovctl" / "runs").glob("*.json")).read_text()
+    # The run record lives with the inventory's state, not in the working directory.
+    assert not (tmp_path / ".sovctl").exists()
+    record = next((inv / ".sovctl" / "runs").glob("*.json")).read_text()
     for value in secrets.read_vault(inv).values():
         assert value not in out
         assert value not in record
