@@ -9,13 +9,16 @@ from sovctl.errors import UnavailableError
 
 
 def project_root() -> Path:
-    """The directory holding ``playbooks/`` and ``roles/``.
+    """The directory holding ``playbooks/`` and ``roles/``: the checkout sovctl runs from,
+    or, installed from a wheel, the content it carries (``sovctl/_content``).
 
     ``SOVCTL_HOME`` overrides it (for a copy of the content outside the package).
     """
     env = os.environ.get("SOVCTL_HOME")
     candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parent.parent)
+    here = Path(__file__).resolve().parent
+    # A checkout's own directories, else the copy an installed wheel carries.
+    candidates += [here.parent, here / "_content"]
     for cand in candidates:
         if (cand / "playbooks" / "site.yml").is_file():
             return cand
