@@ -154,13 +154,14 @@ def check_unknown_vars(inv: Inventory) -> list[Problem]:
 
 
 def check_templates(inv: Inventory) -> list[Problem]:
-    """Templates stay within what sovctl evaluates (never a lookup or a command)."""
-    from sovctl.audit.safe_template import check_value
+    """Templates that sovctl or its roles evaluate stay within the subset it evaluates
+    (never a lookup or a command)."""
+    from sovctl.audit.safe_template import check_value, read_variables
 
     problems, seen = [], set()
     for host in inv.hosts.values():
-        for var, value in host.vars.items():
-            problem = check_value(value)
+        for var in read_variables(host.vars, role_prefixes()):
+            problem = check_value(host.vars[var])
             if problem and var not in seen:
                 seen.add(var)
                 problems.append(Problem(

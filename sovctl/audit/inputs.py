@@ -20,7 +20,7 @@ from sovctl.audit.catalogue import DATA_DIR, Registry
 from sovctl.audit.countries import is_country
 from sovctl.audit.hostvars import HostVars, InventoryView, Renderer, role_defaults, trusted
 from sovctl.audit.origin import find_origin
-from sovctl.audit.safe_template import TemplateFailure, check_value
+from sovctl.audit.safe_template import TemplateFailure, check_value, read_variables
 from sovctl.audit.targets import parse_target, valid_host
 from sovctl.errors import EXIT_AUDIT_BAD_INPUT, InputError
 
@@ -126,9 +126,12 @@ class _Reader:
         return str(self.view.path)
 
     def check_templates(self, hv: HostVars) -> None:
-        """Every template the inventory sets stays within the evaluated subset."""
-        for var, value in hv.raw.items():
-            problem = check_value(value)
+        """Every template sovctl or its roles evaluate stays within the evaluated subset
+        (the same variables as `sovctl check`: sovctl.validate.check_templates)."""
+        from sovctl.validate import role_prefixes
+
+        for var in read_variables(hv.raw, role_prefixes()):
+            problem = check_value(hv.raw[var])
             if problem:
                 raise self.error(hv, var, f"a template sovctl does not evaluate: {problem}",
                                  hint=TEMPLATE_HINT)

@@ -70,3 +70,38 @@ def test_missing_secret_names_the_vault_and_the_fix(make_inventory):
                                            "vault_tls_ca_passphrase"]
     assert problems[0].file.endswith("group_vars/all/vault.yml")
     assert "sovctl secrets ensure" in problems[0].hint
+
+
+def test_templates_sovctl_never_evaluates_are_not_its_to_refuse(make_inventory):
+    """Another tool's own variables (molecule writes lookups into the inventories it
+    generates) are never evaluated by sovctl or its roles: check and deploy accept them.
+    A lookup that a sovctl variable refers to is still refused, naming that variable."""
+    foreign = make_inventory({"group_vars/all/tool.yml": """
+        molecule_file: "{{ lookup('env', 'MOLECULE_FILE') }}"
+        molecule_yml: "{{ lookup('file', molecule_file) | from_yaml }}"
+    """}, name="foreign")
+    assert validate(load_inventory(foreign)) == []
+    used = make_inventory({"group_vars/all/tool.yml": """
+        my_country: "{{ lookup('pipe', 'echo FR') }}"
+        sov_country: "{{ my_country }}"
+    """}, name="used")
+    problems = validate(load_inventory(used))
+    assert [p.field for p in problems] == ["my_country (host turn1)"], problems
+    assert "calls lookup()" in problems[0].message
+
+
+def test_audit_agrees_on_templates_sovctl_never_evaluates(make_inventory):
+    from click.testing import CliRunner
+
+    from sovctl.cli import cli
+
+    foreign = make_inventory({"group_vars/all/tool.yml": """
+        molecule_file: "{{ lookup('env', 'MOLECULE_FILE') }}"
+    """}, name="foreign")
+    assert CliRunner().invoke(cli, ["audit", "-i", str(foreign)]).exit_code in (0, 1)
+    used = make_inventory({"group_vars/all/tool.yml": """
+        my_country: "{{ lookup('pipe', 'echo FR') }}"
+        sov_country: "{{ my_country }}"
+    """}, name="used")
+    result = CliRunner().invoke(cli, ["audit", "-i", str(used)])
+    assert result.exit_code == 2 and "my_country" in result.output, result.output
