@@ -156,7 +156,8 @@ def check_unknown_vars(inv: Inventory) -> list[Problem]:
 def check_templates(inv: Inventory) -> list[Problem]:
     """Templates that sovctl or its roles evaluate stay within the subset it evaluates
     (never a lookup or a command)."""
-    from sovctl.audit.safe_template import check_value, read_variables
+    from sovctl.audit.hostvars import read_variables
+    from sovctl.audit.safe_template import check_value
 
     problems, seen = [], set()
     for host in inv.hosts.values():

@@ -197,6 +197,23 @@ def referenced_names(value: Any, context: dict[str, Any]) -> frozenset[str]:
     return frozenset(seen)
 
 
+# Variables sovctl reads besides the sov_- and role-prefixed ones: how hosts are reached.
+CONNECTION_VARS = frozenset({"ansible_host", "ansible_port", "ansible_user",
+                             "ansible_connection"})
+
+
+def read_variables(variables: dict[str, Any], prefixes: tuple[str, ...]) -> list[str]:
+    """The variables whose templates sovctl or its roles evaluate: the sov_- and
+    role-prefixed ones, the connection variables, and every variable their templates
+    refer to, transitively. Others (another tool's own, such as molecule's) are never
+    evaluated by sovctl, so their templates are not its to judge."""
+    roots = [v for v in variables if v.startswith(prefixes) or v in CONNECTION_VARS]
+    names = set(roots)
+    for var in roots:
+        names |= referenced_names(variables[var], variables)
+    return [v for v in variables if v in names]
+
+
 class Renderer:
     """Render values against a host's variables, as data (safe_template), memoised.
 

@@ -18,9 +18,16 @@ from typing import Any
 
 from sovctl.audit.catalogue import DATA_DIR, Registry
 from sovctl.audit.countries import is_country
-from sovctl.audit.hostvars import HostVars, InventoryView, Renderer, role_defaults, trusted
+from sovctl.audit.hostvars import (
+    HostVars,
+    InventoryView,
+    Renderer,
+    read_variables,
+    role_defaults,
+    trusted,
+)
 from sovctl.audit.origin import find_origin
-from sovctl.audit.safe_template import TemplateFailure, check_value, read_variables
+from sovctl.audit.safe_template import TemplateFailure, check_value
 from sovctl.audit.targets import parse_target, valid_host
 from sovctl.errors import EXIT_AUDIT_BAD_INPUT, InputError
 

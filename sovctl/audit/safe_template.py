@@ -317,45 +317,6 @@ def check_value(value: Any) -> str | None:
     return None
 
 
-# Variables sovctl reads besides the sov_- and role-prefixed ones: how hosts are reached.
-CONNECTION_VARS = frozenset({"ansible_host", "ansible_port", "ansible_user",
-                             "ansible_connection"})
-
-
-def _template_texts(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        if is_template(value):
-            yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _template_texts(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _template_texts(item)
-
-
-def read_variables(variables: Mapping[str, Any], prefixes: tuple[str, ...]) -> list[str]:
-    """The variables whose templates sovctl or its roles evaluate: the sov_- and
-    role-prefixed ones, the connection variables, and every variable their templates
-    refer to, transitively. Others (another tool's own, such as molecule's) are never
-    evaluated by sovctl, so their templates are not its to judge."""
-    todo = [v for v in variables if v.startswith(prefixes) or v in CONNECTION_VARS]
-    seen = set(todo)
-    while todo:
-        for text in _template_texts(variables[todo.pop()]):
-            if len(text) > MAX_TEMPLATE_CHARS:
-                continue  # refused as too long when the variable is checked
-            try:
-                names = _names(text)
-            except TemplateError:
-                continue  # refused as unparseable when the variable is checked
-            for name in names:
-                if name in variables and name not in seen:
-                    seen.add(name)
-                    todo.append(name)
-    return [v for v in variables if v in seen]
-
-
 @lru_cache(maxsize=4096)
 def _compiled(text: str):
     problem = check_template(text)
