@@ -345,10 +345,15 @@ def check_secrets(inv: Inventory) -> list[Problem]:
     return problems
 
 
-def validate(inv: Inventory, *, secrets: bool = True) -> list[Problem]:
-    """Every problem of the inventory's data (``secrets``: also the vault's completeness)."""
-    problems = (check_templates(inv) + check_unknown_vars(inv) + check_sov_vars(inv)
-                + check_port_values(inv) + check_role_vars(inv))
+def validate(inv: Inventory, *, secrets: bool = True, templates: bool = True) -> list[Problem]:
+    """Every problem of the inventory's data (``secrets``: also the vault's completeness).
+
+    ``templates``: judge the inventory's templates as untrusted input (check and audit,
+    which never execute them). Commands that hand the inventory to Ansible (deploy,
+    upgrade, backup) run its lookups anyway, as the operator's own configuration (an
+    ``env`` lookup for a mirror URL, say): they pass False."""
+    problems = ((check_templates(inv) if templates else []) + check_unknown_vars(inv)
+                + check_sov_vars(inv) + check_port_values(inv) + check_role_vars(inv))
     problems += check_ports(inv)
     return problems + (check_secrets(inv) if secrets else [])
 

@@ -101,7 +101,7 @@ def backup(inventory: Path, *, host: str | None = None, verbosity: int = 0,
            emit=click.echo) -> int:
     inv = load_inventory(inventory)
     hosts = check_backup_inventory(inv, inventory, host)
-    raise_on_problems(validate(inv))
+    raise_on_problems(validate(inv, templates=False))
     rc, reports = _run(inventory, inv, "backup.yml", hosts, {}, verbosity, emit)
     for name in hosts:
         summary = reports.get(name)
@@ -128,7 +128,7 @@ def restore(inventory: Path, *, host: str | None = None, snapshot: str = "latest
         raise InputError(f"restore replaces the Keycloak database of {hosts[0]} with snapshot "
                          f"{snapshot}: what it holds now is lost", field="--yes",
                          hint="re-run with --yes to confirm")
-    raise_on_problems(validate(inv))
+    raise_on_problems(validate(inv, templates=False))
     extravars = {"backup_restore_snapshot": snapshot,
                  "backup_restore_from_host": from_host or ""}
     rc, _reports = _run(inventory, inv, "restore.yml", hosts, extravars, verbosity, emit)

@@ -85,7 +85,7 @@ def deploy(inventory: Path, *, service=None, playbook=None, limit=None, tags=Non
            skip_tags=None, check=False, diff=False, fail_on_change=False, verbosity=0,
            emit=click.echo) -> int:
     inv = load_inventory(inventory)
-    raise_on_problems(validate(inv))
+    raise_on_problems(validate(inv, templates=False))
     req = RunRequest(playbooks=resolve_playbooks(service, playbook), inventory=inventory,
                      limit=limit, tags=tags, skip_tags=skip_tags, check=check, diff=diff,
                      verbosity=verbosity, vault_password_file=inv.vault_password_file)

@@ -78,7 +78,7 @@ def upgrade(inventory: Path, *, service: str = "all", to: str | None = None,
     inv = load_inventory(inventory)
     extravars = check_upgrade_request(inv, inventory, service=service, to=to,
                                       restart_only=restart_only, health_timeout=health_timeout)
-    raise_on_problems(validate(inv))
+    raise_on_problems(validate(inv, templates=False))
     req = RunRequest(playbooks=[project_root() / "playbooks" / PLAYBOOK], inventory=inventory,
                      limit=limit, check=check, extravars=extravars, verbosity=verbosity,
                      vault_password_file=inv.vault_password_file)

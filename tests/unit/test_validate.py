@@ -105,3 +105,13 @@ def test_audit_agrees_on_templates_sovctl_never_evaluates(make_inventory):
     """}, name="used")
     result = CliRunner().invoke(cli, ["audit", "-i", str(used)])
     assert result.exit_code == 2 and "my_country" in result.output, result.output
+
+
+def test_deploy_runs_lookups_of_the_operators_own_inventory_check_refuses_them(make_inventory):
+    """An operator's inventory may read a mirror URL from the environment: Ansible, which
+    deploy runs, evaluates it anyway. check and audit never run it and refuse it."""
+    inv = load_inventory(make_inventory({"group_vars/all/mirror.yml": """
+        sov_artifact_mirror: "{{ lookup('env', 'SOVCTL_TEST_MIRROR_URL') }}"
+    """}, name="envlookup"))
+    assert validate(inv, templates=False) == []
+    assert [p.field for p in validate(inv)] == ["sov_artifact_mirror (host turn1)"]
