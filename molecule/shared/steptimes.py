@@ -29,7 +29,8 @@ def tee(table: Path, stream=sys.stdin, out=sys.stdout, clock=time.monotonic) -> 
         out.write(line)
         out.flush()
         match = STEP.match(ANSI.sub("", line).strip())
-        if match:
+        if match and (match.group(1), match.group(2)) != current:
+            # molecule announces some steps twice (verify): one row per step
             now = clock()
             if current:
                 rows.append((*current, now - started))
@@ -37,6 +38,10 @@ def tee(table: Path, stream=sys.stdin, out=sys.stdout, clock=time.monotonic) -> 
     if current:
         rows.append((*current, clock() - started))
     _append(table, rows)
+
+
+def add_row(table: Path, scenario: str, step: str, seconds: float) -> None:
+    _append(table, [(scenario, step, seconds)])
 
 
 def _append(table: Path, rows) -> None:
@@ -57,8 +62,14 @@ def report(table: Path) -> str:
     for scenario, total in totals.items():
         detail = ", ".join(f"{step} {seconds:.0f}" for step, seconds in steps[scenario])
         lines.append(f"{scenario:<12} {total:>6.0f}s  {detail}")
+    wall = totals.pop("lanes", None)
     grand = sum(totals.values())
-    lines.append(f"{'all':<12} {grand:>6.0f}s  ({grand / 60:.1f} min)")
+    lines = [line for line in lines if not line.startswith("lanes ")]
+    lines.append(f"{'all':<12} {grand:>6.0f}s  ({grand / 60:.1f} min of work)")
+    if wall is not None:
+        make = totals.get("make", 0)
+        lines.append(f"{'wall clock':<12} {make + wall:>6.0f}s  ({(make + wall) / 60:.1f} min: make's "
+                     f"steps, then the molecule lanes side by side in {wall:.0f} s)")
     return "\n".join(lines)
 
 

@@ -36,3 +36,23 @@ def test_molecule_steps_are_timed_and_the_output_passes_through(tmp_path):
     assert "coturn           85s  create 60, converge 25, verify 0" in report
     assert "make             42s  unit 42" in report
     assert report.splitlines()[-1].startswith("all             127s")
+
+
+def test_a_step_announced_twice_is_one_row(tmp_path):
+    # molecule announces verify twice (the verifier, then testinfra): one row, all its time
+    ticks = iter([0, 5, 10, 90])
+    table = tmp_path / "times.tsv"
+    steptimes.tee(table, io.StringIO(_step("converge") + _step("verify") + _step("verify")),
+                  io.StringIO(), clock=lambda: next(ticks))
+    assert table.read_text().splitlines() == ["coturn\tconverge\t5", "coturn\tverify\t80"]
+
+
+def test_lanes_report_their_wall_clock_beside_the_work(tmp_path):
+    table = tmp_path / "times.tsv"
+    steptimes._append(table, [("make", "unit", 60), ("stack", "converge", 600),
+                              ("cluster", "converge", 500)])
+    steptimes.add_row(table, "lanes", "wall clock", 700)
+    lines = steptimes.report(table).splitlines()
+    assert not any(line.startswith("lanes") for line in lines)
+    assert lines[-2].startswith("all            1160s")
+    assert lines[-1].startswith("wall clock      760s")
