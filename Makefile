@@ -16,7 +16,7 @@ export CONTAINERS_CONF := $(CURDIR)/sovctl/data/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: deps node venv image lint unit integration molecule test-cluster check test test-all sandbox sandbox-down clean help times-reset
+.PHONY: artifacts deps node venv image lint unit integration molecule test-cluster check test test-all sandbox sandbox-down clean help times-reset
 
 # Where the test time goes: every timed step appends (scenario, step, seconds) here, and
 # make test / make test-all print the table at the end (docs/testing.md).
@@ -86,12 +86,23 @@ integration: venv deps
 times-reset:
 	@if [ "$(TIMES_RESET)" = 1 ]; then rm -f $(TIMES); fi
 
-molecule: image node
-	@summary=""; for s in $(SCENARIOS); do \
-	  echo "=== molecule test -s $$s (started $$(date -u +%T))"; start=$$(date +%s); \
-	  molecule test --scenario-name $$s 2>&1 | $(STEPTIMES) tee --table $(TIMES) || exit 1; \
-	  summary="$$summary $$s=$$(( $$(date +%s) - start ))s"; \
-	done; echo "=== molecule scenario times:$$summary"
+# The scenarios converge through `sovctl deploy` (molecule/shared/sovctl_converge.yml),
+# with the connection settings operators get. They run in lanes side by side
+# (molecule/shared/lanes.py): a lane's scenarios one after another, the lanes at once.
+# make molecule SCENARIOS="a b" runs one lane.
+LANES = $(VENV)/bin/python molecule/shared/lanes.py --table $(TIMES)
+TEST_LANES ?= "stack" "coturn artifact keycloak"
+ALL_LANES ?= "stack coturn artifact" "keycloak cluster"
+molecule: image node artifacts
+	@$(LANES) "$(SCENARIOS)"
+
+# The artifacts the scenarios serve to their hosts (SOVCTL_TEST_ARTIFACTS in their
+# molecule.yml), in the local cache before the lanes start, so that two lanes never
+# build the same one at once on a fresh machine. Seconds when the cache is warm.
+TEST_ARTIFACTS = $$(sed -n 's/^ *SOVCTL_TEST_ARTIFACTS: *//p' molecule/*/molecule.yml | tr ' ' '\n' | sort -u)
+artifacts: venv
+	@rm -rf build/artifacts-warm; sovctl mirror sync build/artifacts-warm $$(for a in $(TEST_ARTIFACTS); do echo --only $$a; done) >/dev/null; \
+	rm -rf build/artifacts-warm; echo "artifacts in the cache: "$(TEST_ARTIFACTS)
 
 # The multi-node scenario (two Keycloak, two LiveKit, two coturn nodes), alone.
 test-cluster:
@@ -99,27 +110,21 @@ test-cluster:
 
 check: lint unit
 
-test: times-reset deps venv image lint unit integration molecule
+test: times-reset deps venv image lint unit integration node artifacts
+	@$(LANES) $(TEST_LANES)
 	@echo "make test: all passed"; $(STEPTIMES) report --table $(TIMES)
 
-# Everything: make test first (under an hour on 2 cores), then the
-# multi-node scenario (about 20 minutes more). CI stops a run at 90 minutes, which would
-# throw away every result: when make test has taken longer than CLUSTER_AFTER_MAX
-# seconds, the cluster scenario is not started and the run says so in capitals
-# (run it with make test-cluster).
-# CLUSTER_AFTER_MAX=0 always skips it; a large value always runs it.
-CLUSTER_AFTER_MAX ?= 3300
-test-all:
-	@rm -f $(TIMES); start=$$(date +%s); $(MAKE) --no-print-directory test TIMES_RESET=0; \
-	took=$$(( $$(date +%s) - start )); \
-	if [ $$took -le $(CLUSTER_AFTER_MAX) ]; then \
-	  $(MAKE) --no-print-directory test-cluster; echo "make test-all: all passed"; \
-	  echo "=== where the time went ($(TIMES))"; $(STEPTIMES) report --table $(TIMES); \
-	else \
-	  echo "make test-all: make test passed in $$took s, more than CLUSTER_AFTER_MAX=$(CLUSTER_AFTER_MAX):"; \
-	  echo "make test-all: THE CLUSTER SCENARIO WAS NOT RUN (no time left); run make test-cluster"; \
-	  $(STEPTIMES) report --table $(TIMES); \
-	fi
+# Everything: lint, unit and integration tests, then every molecule scenario, the
+# multi-node one included, in two lanes. CI stops a run at 90 minutes, which would throw
+# away every result: when the cluster's lane reaches it more than CLUSTER_AFTER_MAX
+# seconds after the start, it is not started, the run says so in capitals and, under
+# CI, fails (run it with make test-cluster). CLUSTER_AFTER_MAX=0 always skips it.
+CLUSTER_AFTER_MAX ?= 3000
+test-all: TIMES_RESET=1
+test-all: times-reset
+	@start=$$(date +%s); $(MAKE) --no-print-directory deps venv image lint unit integration node artifacts TIMES_RESET=0; \
+	$(LANES) --late cluster --after-max $(CLUSTER_AFTER_MAX) --since $$start $(ALL_LANES); \
+	echo "make test-all: all passed"; echo "=== where the time went ($(TIMES))"; $(STEPTIMES) report --table $(TIMES)
 
 sandbox: image node
 	sovctl sandbox up
