@@ -23,8 +23,9 @@ export PYTHONDONTWRITEBYTECODE := 1
 TIMES ?= build/test-times.tsv
 TIMES_RESET ?= 1
 STEPTIMES = $(VENV)/bin/python molecule/shared/steptimes.py
-# $(call timed,STEP,COMMAND): run COMMAND and record its seconds as make's STEP.
-timed = start=$$(date +%s); $(2); $(STEPTIMES) add --table $(TIMES) --scenario make --step $(1) --seconds $$(( $$(date +%s) - start ))
+# $(call timed,STEP,COMMAND): run COMMAND and record its seconds as make's STEP. COMMAND's
+# failure is make's failure (set -e does not stop inside an && list).
+timed = start=$$(date +%s); { $(2); } || exit $$?; $(STEPTIMES) add --table $(TIMES) --scenario make --step $(1) --seconds $$(( $$(date +%s) - start ))
 
 help:
 	@sed -n 's/^#   //p' Makefile

@@ -56,7 +56,8 @@ def say(text: str) -> None:
 
 
 def run_scenario(name: str, table: Path) -> int:
-    say(f"=== [{name}] molecule test -s {name} (started {time.strftime('%H:%M:%S', time.gmtime())})")
+    started = time.strftime('%H:%M:%S', time.gmtime())
+    say(f"=== [{name}] molecule test -s {name} (started {started})")
     proc = subprocess.Popen(["molecule", "test", "--scenario-name", name],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             errors="replace", bufsize=1)
@@ -101,7 +102,8 @@ def main(argv=None) -> int:
         thread.join()
     wall = time.monotonic() - start
     steptimes.add_row(args.table, "lanes", "wall clock", wall)
-    say(f"=== molecule lanes {' | '.join(' '.join(lane) for lane in lanes)}: {wall:.0f} s wall clock")
+    shown = " | ".join(" ".join(lane) for lane in lanes)
+    say(f"=== molecule lanes {shown}: {wall:.0f} s wall clock")
     for name, result in results.items():
         say(f"===   {name}: {result}")
     failed = [n for n, r in results.items() if r.startswith("FAILED")]

@@ -68,8 +68,8 @@ def report(table: Path) -> str:
     lines.append(f"{'all':<12} {grand:>6.0f}s  ({grand / 60:.1f} min of work)")
     if wall is not None:
         make = totals.get("make", 0)
-        lines.append(f"{'wall clock':<12} {make + wall:>6.0f}s  ({(make + wall) / 60:.1f} min: make's "
-                     f"steps, then the molecule lanes side by side in {wall:.0f} s)")
+        lines.append(f"{'wall clock':<12} {make + wall:>6.0f}s  ({(make + wall) / 60:.1f} min: "
+                     f"make's steps, then the molecule lanes side by side in {wall:.0f} s)")
     return "\n".join(lines)
 
 
