@@ -3,7 +3,9 @@
     python lanes.py --table FILE "stack coturn artifact" "keycloak cluster"
 
 Each argument is a lane: its scenarios run one after another (`molecule test -s NAME`),
-and the lanes run side by side. A scenario's hosts spend much of their time waiting
+and the lanes run side by side. An item `make:TARGET` runs `make TARGET` in its place
+(the integration tests, which use the sandbox, not a scenario's hosts), its seconds
+recorded by make itself. A scenario's hosts spend much of their time waiting
 (systemd, Java starting, package downloads), so on two cores two lanes finish well
 before one lane holding every scenario. Scenarios never share hosts, networks or mirrors
 (each has its own addresses and ephemeral directory), so lanes do not disturb each other.
@@ -55,14 +57,27 @@ def say(text: str) -> None:
         print(text, flush=True)
 
 
+def command(name: str, table: Path) -> list[str]:
+    """What runs for a lane's item: make TARGET for make:TARGET, else the scenario."""
+    if name.startswith("make:"):
+        return ["make", "--no-print-directory", name.removeprefix("make:"),
+                f"TIMES={table}", "TIMES_RESET=0"]
+    return ["molecule", "test", "--scenario-name", name]
+
+
 def run_scenario(name: str, table: Path) -> int:
     started = time.strftime('%H:%M:%S', time.gmtime())
-    say(f"=== [{name}] molecule test -s {name} (started {started})")
-    proc = subprocess.Popen(["molecule", "test", "--scenario-name", name],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    argv = command(name, table)
+    say(f"=== [{name}] {' '.join(argv[:3])} (started {started})")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             errors="replace", bufsize=1)
     assert proc.stdout is not None
-    steptimes.tee(table, stream=proc.stdout, out=_Prefixed(f"[{name}] "))
+    if name.startswith("make:"):
+        out = _Prefixed(f"[{name}] ")
+        for line in proc.stdout:
+            out.write(line)
+    else:
+        steptimes.tee(table, stream=proc.stdout, out=_Prefixed(f"[{name}] "))
     return proc.wait()
 
 

@@ -56,3 +56,18 @@ def test_lanes_report_their_wall_clock_beside_the_work(tmp_path):
     assert not any(line.startswith("lanes") for line in lines)
     assert lines[-2].startswith("all            1160s")
     assert lines[-1].startswith("wall clock      760s")
+
+
+def test_the_whole_run_is_the_wall_clock_when_make_recorded_it(tmp_path):
+    # lint beside unit and the integration tests in a lane overlap: the sum of make's
+    # steps and the lanes would overstate the run
+    table = tmp_path / "times.tsv"
+    steptimes._append(table, [("make", "lint", 60), ("make", "unit", 55),
+                              ("make", "integration", 300), ("stack", "converge", 600)])
+    steptimes.add_row(table, "lanes", "wall clock", 700)
+    steptimes.add_row(table, "run", "wall clock", 790)
+    lines = steptimes.report(table).splitlines()
+    assert not any(line.startswith(("lanes", "run")) for line in lines)
+    assert lines[-2].startswith("all            1015s")
+    assert lines[-1].startswith("wall clock      790s")
+    assert "lanes side by side in 700 s" in lines[-1]
