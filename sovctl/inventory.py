@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sovctl.errors import EXIT_BAD_INPUT, InputError
+from sovctl.untrusted_yaml import (  # noqa: F401  (read_yaml_file: part of this API)
+    read_limited,
+    read_yaml_file,
+    shown,
+)
 
 # Variables Ansible adds to every host; never inventory data (and `groups` alone
 # would make loading quadratic in the number of hosts).
@@ -60,13 +62,11 @@ def vault_password_file(inventory: Path) -> Path | None:
 
 # ---------------------------------------------------------------------------
 # The strict pre-parse: every inventory file, read as untrusted data, before
-# Ansible sees it. Limits keep a hostile inventory from taking the machine.
+# Ansible sees it. Limits keep a hostile inventory from taking the machine (each file's
+# size and YAML parse: sovctl/untrusted_yaml.py).
 # ---------------------------------------------------------------------------
 
-MAX_FILE_BYTES = 2 * 1024 * 1024  # per inventory file
 MAX_FILES = 2000  # files in an inventory directory
-MAX_NODES = 200_000  # YAML nodes per file, counting every use of an alias
-MAX_DEPTH = 64  # nesting of mappings and sequences
 
 # A host name: a DNS name, an IPv4 or IPv6 address, or an Ansible range pattern
 # (web[01:10].example.org). Never a path (/, ..), whitespace, control characters,
@@ -81,152 +81,6 @@ VAULT_HEADER = b"$ANSIBLE_VAULT"
 
 def bad_name(name: Any, pattern: re.Pattern = HOST_NAME) -> bool:
     return not (isinstance(name, str) and pattern.fullmatch(name) and ".." not in name)
-
-
-def _shown(value: Any, limit: int = 60) -> str:
-    """A value for a message: repr (control characters escaped), shortened."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):
-    """Safe YAML plus Ansible's two tags (!vault values stay text, !unsafe is plain data)."""
-
-
-def _vault_value(loader, node):
-    value = loader.construct_scalar(node)
-    loader.vault_values.append((str(value), node.start_mark.line + 1))
-    return str(value)
-
-
-def _unsafe_value(loader, node):
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    return loader.construct_mapping(node, deep=True)
-
-
-_Loader.add_constructor("!vault", _vault_value)
-_Loader.add_constructor("!vault-encrypted", _vault_value)
-_Loader.add_constructor("!unsafe", _unsafe_value)
-
-
-class _Limit(Exception):
-    def __init__(self, message: str, line: int | None, hint: str):
-        super().__init__(message)
-        self.message, self.line, self.hint = message, line, hint
-
-
-def _check_graph(root: yaml.Node) -> None:
-    """Depth, size with aliases expanded, recursion, duplicate keys: before constructing."""
-    sizes: dict[int, int | None] = {}
-
-    def size(node: yaml.Node, depth: int) -> int:
-        key = id(node)
-        if key in sizes:
-            if sizes[key] is None:
-                raise _Limit("an alias refers to itself (a recursive structure)",
-                             node.start_mark.line + 1, "remove the recursive alias")
-            return sizes[key]  # type: ignore[return-value]
-        if depth > MAX_DEPTH:
-            raise _Limit(f"nested more than {MAX_DEPTH} levels deep", node.start_mark.line + 1,
-                         "flatten the structure")
-        sizes[key] = None
-        total = 1
-        if isinstance(node, yaml.SequenceNode):
-            for child in node.value:
-                total += size(child, depth + 1)
-        elif isinstance(node, yaml.MappingNode):
-            seen: set[tuple[str, str]] = set()
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:merge":
-                    ident = (k.tag, k.value)
-                    if ident in seen:
-                        raise _Limit(f"duplicate key {_shown(k.value)}", k.start_mark.line + 1,
-                                     "keep one of the two: YAML would silently use the last")
-                    seen.add(ident)
-                total += size(k, depth + 1) + size(v, depth + 1)
-        if total > MAX_NODES:
-            raise _Limit(f"more than {MAX_NODES} values once aliases are expanded "
-                         "(an alias bomb?)", node.start_mark.line + 1,
-                         "write the values out; use fewer aliases")
-        sizes[key] = total
-        return total
-
-    size(root, 0)
-
-
-def read_yaml_file(path: Path, exit_code: int = EXIT_BAD_INPUT, text: str | None = None,
-                   vault_values: list | None = None) -> Any:
-    """Parse one file as untrusted YAML data; every problem is an InputError naming it."""
-
-    def fail(message: str, line: int | None = None, hint: str | None = None):
-        return InputError(message, file=str(path), field=f"line {line}" if line else None,
-                          hint=hint, exit_code=exit_code)
-
-    if text is None:
-        try:
-            text = _read_limited(path, exit_code).decode("utf-8")
-        except UnicodeDecodeError:
-            raise fail("not UTF-8 text", hint="save the file as UTF-8") from None
-    loader = _Loader(text)
-    loader.vault_values = []
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _check_graph(node)
-        data = loader.construct_document(node)
-    except _Limit as exc:
-        raise fail(exc.message, exc.line, exc.hint) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        problem = (exc.problem or exc.context or "cannot parse").strip()
-        hint = "fix the YAML syntax at that line"
-        if "\t" in problem or "'\\t'" in problem or _tab_at(text, mark):
-            problem, hint = "a tab character in the indentation", "indent with spaces, not tabs"
-        raise fail(f"not valid YAML: {problem}", line, hint) from None
-    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
-        raise fail(f"not valid YAML: {str(exc).splitlines()[0] if str(exc) else exc!r}",
-                   hint="fix the YAML syntax") from None
-    finally:
-        loader.dispose()
-    if vault_values is not None:
-        vault_values += loader.vault_values
-    return data
-
-
-def _tab_at(text: str, mark) -> bool:
-    if mark is None:
-        return False
-    lines = text.splitlines()
-    return 0 <= mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]
-
-
-def _read_limited(path: Path, exit_code: int) -> bytes:
-    try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise InputError("not a regular file", file=str(path), exit_code=exit_code,
-                             hint="an inventory is a directory of YAML files or one file")
-        if st.st_size > MAX_FILE_BYTES:
-            raise InputError(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB",
-                             file=str(path), exit_code=exit_code,
-                             hint="split the inventory; a file this large is not an inventory")
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", file=str(path),
-                         exit_code=exit_code) from exc
-    if len(data) > MAX_FILE_BYTES:
-        raise InputError(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB", file=str(path),
-                         exit_code=exit_code, hint="split the inventory")
-    if b"\x00" in data:
-        raise InputError("a binary file, not YAML or INI text", file=str(path),
-                         exit_code=exit_code, hint="remove it from the inventory")
-    return data
 
 
 def _inventory_files(inv_path: Path, exit_code: int) -> tuple[Path, list[Path]]:
@@ -295,7 +149,7 @@ def preflight(path: str | os.PathLike, exit_code: int = EXIT_BAD_INPUT,
         raise InputError("inventory not found", file=str(inv_path), exit_code=exit_code,
                          hint="pass -i with an inventory directory, or run `sovctl init DIR`")
     if not inv_path.is_dir():
-        _read_limited(inv_path, exit_code)  # refuses /dev/zero, FIFOs, huge files
+        read_limited(inv_path, exit_code)  # refuses /dev/zero, FIFOs, huge files
     from ansible import constants as C
 
     base, files = _inventory_files(inv_path, exit_code)
@@ -306,7 +160,7 @@ def preflight(path: str | os.PathLike, exit_code: int = EXIT_BAD_INPUT,
         if owner is not None:
             kind, name = owner
             if bad_name(name, GROUP_NAME if kind == "group" else HOST_NAME):
-                raise InputError(f"{_shown(name)} is not a valid {kind} name", file=str(f),
+                raise InputError(f"{shown(name)} is not a valid {kind} name", file=str(f),
                                  exit_code=exit_code,
                                  hint=f"name the file after a {kind} of hosts.yml")
             if f.suffix not in ("", *YAML_EXTS):
@@ -321,7 +175,7 @@ def preflight(path: str | os.PathLike, exit_code: int = EXIT_BAD_INPUT,
             data = read_yaml_file(f, exit_code)
             _check_hosts_file(data, f, exit_code)
         else:
-            raw = _read_limited(f, exit_code)
+            raw = read_limited(f, exit_code)
             if raw.lstrip().startswith(b"#!"):
                 raise InputError("an executable inventory script: sovctl reads data only",
                                  file=str(f), exit_code=exit_code,
@@ -334,7 +188,7 @@ def preflight(path: str | os.PathLike, exit_code: int = EXIT_BAD_INPUT,
 
 def _read_var_file(f: Path, exit_code: int, vault_secret: bytes | None,
                    vault: bool = True) -> Any:
-    raw = _read_limited(f, exit_code)
+    raw = read_limited(f, exit_code)
     vault_values: list[tuple[str, int]] = []
     if raw.lstrip().startswith(VAULT_HEADER):
         if not vault:
@@ -382,7 +236,7 @@ def _check_vars(data: Any, f: Path, exit_code: int, where: str) -> None:
                          exit_code=exit_code, hint="write `name: value` lines")
     for key in data:
         if bad_name(key, VAR_NAME):
-            raise InputError(f"{_shown(key)} is not a valid variable name", file=str(f),
+            raise InputError(f"{shown(key)} is not a valid variable name", file=str(f),
                              field=where or None, exit_code=exit_code,
                              hint="letters, digits and _ only, not starting with a digit")
 
@@ -403,16 +257,16 @@ def _check_hosts_file(data: Any, f: Path, exit_code: int) -> None:
 
     def group(name: Any, entry: Any, where: str) -> None:
         if bad_name(name, GROUP_NAME):
-            raise fail(f"{_shown(name)} is not a valid group name", where,
+            raise fail(f"{shown(name)} is not a valid group name", where,
                        "letters, digits, _ and - only, starting with a letter or _")
         if entry is None:
             return
         if not isinstance(entry, dict):
             raise fail(f"group {name} must be a mapping with hosts, vars or children, "
-                       f"not {_shown(entry, 30)}", where)
+                       f"not {shown(entry, 30)}", where)
         for key in entry:
             if key not in GROUP_KEYS:
-                raise fail(f"unexpected key {_shown(key)} in group {name}", f"{where}.{key}",
+                raise fail(f"unexpected key {shown(key)} in group {name}", f"{where}.{key}",
                            "a group has hosts, vars and children only")
         hosts = entry.get("hosts")
         if hosts is not None:
@@ -421,7 +275,7 @@ def _check_hosts_file(data: Any, f: Path, exit_code: int) -> None:
                            "write `hosts:` then one `name:` line per host")
             for host, hvars in hosts.items():
                 if bad_name(host):
-                    raise fail(f"{_shown(host)} is not a valid host name",
+                    raise fail(f"{shown(host)} is not a valid host name",
                                f"{where}.hosts",
                                "a DNS name or an address: letters, digits, . - _ and : "
                                "only, no /, .., spaces or templates")
@@ -443,7 +297,7 @@ def read_vault_secret(inv_path: Path, exit_code: int = EXIT_BAD_INPUT) -> bytes 
     if vpf is None:
         return None
     try:
-        return _read_limited(vpf, exit_code).strip()
+        return read_limited(vpf, exit_code).strip()
     except InputError as exc:
         raise InputError(f"cannot read the vault password file: {exc.message}",
                          file=str(vpf), exit_code=exit_code) from None
@@ -454,12 +308,12 @@ def check_loaded_names(manager, inv_path: Path, exit_code: int) -> None:
     for host in manager.hosts.values() if isinstance(manager.hosts, dict) else manager.hosts:
         name = getattr(host, "name", host)
         if bad_name(name):
-            raise InputError(f"{_shown(name)} is not a valid host name", file=str(inv_path),
+            raise InputError(f"{shown(name)} is not a valid host name", file=str(inv_path),
                              exit_code=exit_code,
                              hint="a DNS name or an address: no /, .., spaces or templates")
     for name in manager.groups:
         if bad_name(name, GROUP_NAME):
-            raise InputError(f"{_shown(name)} is not a valid group name", file=str(inv_path),
+            raise InputError(f"{shown(name)} is not a valid group name", file=str(inv_path),
                              exit_code=exit_code, hint="letters, digits, _ and - only")
 
 
