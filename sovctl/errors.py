@@ -1,8 +1,9 @@
 """sovctl's own errors and exit codes.
 
 Ansible's exit code is passed through unchanged by ``deploy`` (0 ok, 1 error,
-2 host failed, 4 unreachable/parse error, 8 failed break play, 99 interrupted).
-sovctl's own failures use codes that Ansible never returns:
+2 host failed, 4 unreachable/parse error, 5 bad options, 99 interrupted, 250 unexpected
+error). Every command's codes: docs/architecture.md. sovctl's own failures use codes
+that Ansible never returns:
 
 ====  ===========================================================
 code  meaning

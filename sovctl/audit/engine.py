@@ -1,4 +1,4 @@
-"""Build the audit report: the dict of the residency audit contract (ARCHITECTURE.md).
+"""Build the audit report: the dict of the residency audit contract (docs/architecture.md).
 
 Pure: inventory facts, a policy and the catalogues in, the report dict out.
 Contract keys are exactly policy, summary, hosts, endpoints, findings; anything

@@ -1,4 +1,4 @@
-"""``sovctl audit``: the data-residency audit (contract: ARCHITECTURE.md).
+"""``sovctl audit``: the data-residency audit (contract: docs/architecture.md).
 
 Exit status: 0 compliant, 1 at least one violation, 2 bad input (InputError with
 exit code 2, printed by sovctl.cli.main with the file and the field).
