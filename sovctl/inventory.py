@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -317,17 +318,22 @@ def check_loaded_names(manager, inv_path: Path, exit_code: int) -> None:
                              exit_code=exit_code, hint="letters, digits, _ and - only")
 
 
-def _plain(value: Any) -> Any:
-    """Strip Ansible's data tags and decrypt vaulted values into plain Python types."""
+def _decrypted(value: Any) -> Any:
+    # EncryptedString and tagged strings decrypt/untag on str()
+    return str(value) if isinstance(value, str) else value
+
+
+def plain_data(value: Any, leaf: Callable[[Any], Any] = _decrypted) -> Any:
+    """Ansible-loaded data as plain Python: dicts, lists, numbers, booleans and None kept,
+    every other value through ``leaf`` (by default: Ansible's tagged and vaulted strings
+    untagged and decrypted)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_data(v, leaf) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain_data(v, leaf) for v in value]
     if isinstance(value, bool | int | float) or value is None:
         return value
-    if isinstance(value, str):
-        return str(value)  # EncryptedString and tagged strings decrypt/untag on str()
-    return value
+    return leaf(value)
 
 
 def load_inventory(path: str | os.PathLike, *, decrypt: bool = True,
@@ -369,7 +375,7 @@ def load_inventory(path: str | os.PathLike, *, decrypt: bool = True,
             hosts[host.name] = Host(
                 name=host.name,
                 groups=sorted(g.name for g in host.get_groups() if g.name != "all"),
-                vars=_plain(hv) if decrypt else hv,
+                vars=plain_data(hv) if decrypt else hv,
             )
     except AnsibleError as exc:
         raise ansible_input_error(exc, inv_path, exit_code) from None

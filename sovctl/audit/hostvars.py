@@ -32,6 +32,7 @@ from sovctl.errors import EXIT_AUDIT_BAD_INPUT, InputError
 from sovctl.inventory import (
     ansible_input_error,
     check_loaded_names,
+    plain_data,
     preflight,
     read_vault_secret,
 )
@@ -138,13 +139,7 @@ def _group_layer(loader: Any, manager: Any, sources: list, groups: list) -> dict
 
 def plain(value: Any) -> Any:
     """Ansible-loaded data as plain Python: untagged strings, vault values decrypted."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, bool | int | float) or value is None:
-        return value
-    return str(value)
+    return plain_data(value, str)
 
 
 def has_template(value: Any) -> bool:

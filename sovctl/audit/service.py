@@ -26,19 +26,14 @@ class AuditRequest:
 
 def inventory_of(view: hostvars.InventoryView):
     """The view as sovctl.inventory.Inventory, vault values left encrypted (placeholders)."""
-    from sovctl.inventory import Host, Inventory, vault_password_file
+    from sovctl.inventory import Host, Inventory, plain_data, vault_password_file
 
-    return Inventory(view.path, {hv.name: Host(hv.name, list(hv.groups), _data(hv.raw))
+    return Inventory(view.path, {hv.name: Host(hv.name, list(hv.groups),
+                                               plain_data(hv.raw, _text_or_placeholder))
                                  for hv in view.hosts}, vault_password_file(view.path))
 
 
-def _data(value):
-    if isinstance(value, dict):
-        return {str(k): _data(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_data(v) for v in value]
-    if isinstance(value, bool | int | float) or value is None:
-        return value
+def _text_or_placeholder(value):
     if isinstance(value, str):
         return str.__str__(value) if type(value) is not str else value
     return "<vault>"  # an encrypted value: validated as text, never decrypted here
