@@ -82,7 +82,7 @@ def target(inventory: Path, host: str | None, allow_public: bool) -> dict:
     if not names:
         raise SystemExit(f"{inventory}: no host in group 'conferencing'")
     name = host or names[0]
-    inv_host = context._inventory().hosts[name]
+    inv_host = context.inventory().hosts[name]
     edges = [h.name for h in context.hosts("edge")]
     edge = name if name in edges or not edges else edges[0]
     hostname = context.resolve(inv_host, "livekit_hostname") or ""

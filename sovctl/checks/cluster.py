@@ -15,32 +15,25 @@ import asyncio
 import contextlib
 import os
 import re
-import tempfile
 import time
 import uuid
-from functools import cache
 
 import pytest
 
 from sovctl.checks import context
 from sovctl.checks.keycloak import login, verified_claims
+from sovctl.checks.livekit_client import HEIGHT, WIDTH, count_frames, produce_video, token
 
-HAS_INVENTORY = bool(os.environ.get("SOVCTL_VERIFY_INVENTORY")
-                     or os.environ.get("MOLECULE_INVENTORY_FILE"))
-ID_NODES = [h.name for h in context.hosts("identity")] if HAS_INVENTORY else []
-LK_NODES = [h.name for h in context.hosts("conferencing")] if HAS_INVENTORY else []
+ID_NODES = context.host_names("identity")
+LK_NODES = context.host_names("conferencing")
 CLIENT_ID = "sovctl-check"
 
-_address = cache(context.address_of)
+_address = context.cached_address_of
 
 
-def _ca_file(host_name: str) -> str | bool:
-    ca = context.testinfra_host(host_name).run("cat /etc/ssl/sovctl/ca.crt")
-    if ca.rc != 0 or "BEGIN CERTIFICATE" not in ca.stdout:
-        return True
-    with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as fh:
-        fh.write(ca.stdout)
-    return fh.name
+def _ca_file(host_name: str):
+    """``verify`` for requests to ``host_name``'s edge: its internal CA, for the block."""
+    return context.ca_bundle(context.internal_ca(context.testinfra_host(host_name)))
 
 
 def _port_open(from_host, address: str, port: int) -> bool:
@@ -53,12 +46,11 @@ def _port_open(from_host, address: str, port: int) -> bool:
 def kcc():
     if len(ID_NODES) < 2:
         pytest.skip(f"fewer than two hosts in group 'identity' ({ID_NODES})")
-    inv = context._inventory().hosts
+    inv = context.inventory().hosts
     edges = [h.name for h in context.hosts("edge") if h.name in ID_NODES]
     assert edges, "no identity host is also in group 'edge' (nginx in front of Keycloak)"
     realm = inv[ID_NODES[0]].vars.get("keycloak_realm", "sov")
     base = f"https://{_address(edges[0])}"
-    verify = _ca_file(edges[0])
     port = int(inv[ID_NODES[0]].vars.get("keycloak_http_port", 8080))
     # The first login page a node renders compiles its theme: slow on a busy machine, so
     # each node renders one before the checks (whose requests have short timeouts).
@@ -70,17 +62,16 @@ def kcc():
                              "redirect_uri": "http://127.0.0.1:8765/callback",
                              "code_challenge_method": "S256", "code_challenge": "x" * 43},
                      allow_redirects=False, timeout=120)
-    yield {
-        "base": base, "issuer": f"{base}/realms/{realm}", "realm": realm, "verify": verify,
-        "password": context.resolve(inv[ID_NODES[0]], "vault_sandbox_user_password"),
-        "nodes": {n: {"host": context.testinfra_host(n), "address": _address(n),
-                      "origin": f"http://{_address(n)}:{port}"} for n in ID_NODES},
-        "port": port,
-        "management_port": int(inv[ID_NODES[0]].vars.get("keycloak_management_port", 9000)),
-        "cluster_port": int(inv[ID_NODES[0]].vars.get("keycloak_cluster_port", 7800)),
-    }
-    if verify is not True:
-        os.unlink(verify)
+    with _ca_file(edges[0]) as verify:
+        yield {
+            "base": base, "issuer": f"{base}/realms/{realm}", "realm": realm, "verify": verify,
+            "password": context.resolve(inv[ID_NODES[0]], "vault_sandbox_user_password"),
+            "nodes": {n: {"host": context.testinfra_host(n), "address": _address(n),
+                          "origin": f"http://{_address(n)}:{port}"} for n in ID_NODES},
+            "port": port,
+            "management_port": int(inv[ID_NODES[0]].vars.get("keycloak_management_port", 9000)),
+            "cluster_port": int(inv[ID_NODES[0]].vars.get("keycloak_cluster_port", 7800)),
+        }
 
 
 def _pairs():
@@ -169,7 +160,7 @@ def test_edge_balances_and_fails_over_between_the_nodes(kcc):
 def test_cluster_ports_are_open_to_the_peers_only(kcc):
     """JGroups, HTTP and management of a node: open from the other node, closed elsewhere."""
     db_hosts = {x.name for x in context.hosts("identity_db")}
-    outsiders = [name for name in sorted(context._inventory().hosts)
+    outsiders = [name for name in sorted(context.inventory().hosts)
                  if name not in ID_NODES and name not in db_hosts]
     if not outsiders:
         pytest.skip("no host outside the cluster to test reachability from")
@@ -193,18 +184,16 @@ def test_cluster_ports_are_open_to_the_peers_only(kcc):
 def lkc():
     if len(LK_NODES) < 2:
         pytest.skip(f"fewer than two hosts in group 'conferencing' ({LK_NODES})")
-    inv = context._inventory().hosts[LK_NODES[0]]
+    inv = context.inventory().hosts[LK_NODES[0]]
     key = context.resolve(inv, "livekit_api_key") or context.resolve(inv, "vault_livekit_api_key")
     secret = context.resolve(inv, "livekit_api_secret") or context.resolve(
         inv, "vault_livekit_api_secret")
     assert key and secret, "no LiveKit API key/secret in the inventory"
-    verify = _ca_file(LK_NODES[0])
-    if verify is not True:
-        os.environ["SSL_CERT_FILE"] = verify  # the SDK's signalling client reads it
-    yield {"key": str(key), "secret": str(secret), "inv": inv,
-           "urls": {n: f"wss://{_address(n)}" for n in LK_NODES}}
-    if verify is not True:
-        os.unlink(verify)
+    with _ca_file(LK_NODES[0]) as verify:
+        if verify is not True:
+            os.environ["SSL_CERT_FILE"] = verify  # the SDK's signalling client reads it
+        yield {"key": str(key), "secret": str(secret), "inv": inv,
+               "urls": {n: f"wss://{_address(n)}" for n in LK_NODES}}
 
 
 def test_both_livekit_nodes_are_registered_in_redis(lkc):
@@ -220,8 +209,6 @@ def test_both_livekit_nodes_are_registered_in_redis(lkc):
 async def _two_nodes_call(lkc, room_name: str, seconds: float = 6.0) -> dict:
     from livekit import rtc
 
-    from sovctl.checks.livekit import HEIGHT, WIDTH, _count, _produce_video, token
-
     options = rtc.RoomOptions(auto_subscribe=True, connect_timeout=15)
     names = LK_NODES[:2]
     rooms = {n: rtc.Room() for n in names}
@@ -235,7 +222,7 @@ async def _two_nodes_call(lkc, room_name: str, seconds: float = 6.0) -> dict:
             seen[name].add(participant.identity)
             if track.kind == rtc.TrackKind.KIND_VIDEO:
                 tasks.append(asyncio.ensure_future(
-                    _count(rtc.VideoStream(track), counts[name], "video")))
+                    count_frames(rtc.VideoStream(track), counts[name], "video")))
         room.on("track_subscribed", _subscribed)
     try:
         for name, room in rooms.items():
@@ -245,7 +232,7 @@ async def _two_nodes_call(lkc, room_name: str, seconds: float = 6.0) -> dict:
             await room.local_participant.publish_track(
                 rtc.LocalVideoTrack.create_video_track("synthetic-video", source),
                 rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA))
-            tasks.append(asyncio.ensure_future(_produce_video(source, stop)))
+            tasks.append(asyncio.ensure_future(produce_video(source, stop)))
         await asyncio.sleep(seconds)
         return {n: {"frames_received": counts[n]["video"], "saw": sorted(seen[n]),
                     "sid": await rooms[n].sid} for n in names}

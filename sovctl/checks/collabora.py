@@ -5,31 +5,41 @@ then records why, in /etc/sovctl/collabora/package-source.json), coolwsd is not
 installed: every check that needs it is skipped with the unreachable source named in the
 reason, and every check that does not (rendered settings, nginx, TLS, CSP, routing,
 firewall) still runs.
+
+How the checks reach the hosts and speak to the edge is in ``collabora_client.py``.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import json
-import os
 import re
-import secrets
 import socket
 import ssl
-import tempfile
 import time
 import xml.etree.ElementTree as ET
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 
 from sovctl.checks import context
+from sovctl.checks.collabora_client import (
+    ALIAS_GROUPS,
+    BASIC_AUTH_STATUS,
+    HEADER_PROBE,
+    Rendered,
+    edge_get,
+    office_address,
+    office_host,
+    open_websocket,
+    probed_heads,
+    upgrade_headers,
+    wopi_src,
+    ws_path,
+)
 
-HAS_INVENTORY = bool(os.environ.get("SOVCTL_VERIFY_INVENTORY")
-                     or os.environ.get("MOLECULE_INVENTORY_FILE"))
-OFFICE_HOSTS = [h.name for h in context.hosts("office")] if HAS_INVENTORY else []
+OFFICE_HOSTS = context.host_names("office")
 pytestmark = pytest.mark.skipif(not OFFICE_HOSTS, reason="no host in group 'office'")
 
 STATE_DIR = "/etc/sovctl/collabora"
@@ -38,67 +48,41 @@ DECISION = f"{STATE_DIR}/package-source.json"
 CHECKER = "/usr/local/libexec/sovctl/collabora-config-check"
 COOLWSD_XML = "/etc/coolwsd/coolwsd.xml"
 UPSTREAM_PORT = 9980
-ALIAS_GROUPS = "/config/storage/wopi/alias_groups"
-WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # File types whose edit action Collabora's discovery must list.
 EDITABLE = {"odt", "docx", "ods", "xlsx", "odp", "pptx"}
 NOT_ALLOWED_WOPI = "https://wopi-not-allowed.invalid"
 
 
-def _testinfra_host(name: str):
-    """A podman test host through `podman exec`; any other host as the other checks reach it.
-
-    (testinfra's ansible backend does not know the podman connection and would run one
-    ad-hoc Ansible command per check.)
-    """
-    inv_host = context._inventory().hosts[name]
-    if str(inv_host.vars.get("ansible_connection", "")).rsplit(".", 1)[-1] == "podman":
-        import testinfra
-
-        return testinfra.get_host(f"podman://{inv_host.vars.get('ansible_host') or name}")
-    return context.testinfra_host(name)
-
-
-def _address(name: str, host) -> str:
-    """The address clients use: ansible_host when it is an address, else the host's own."""
-    candidate = str(context._inventory().hosts[name].vars.get("ansible_host") or "")
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        return host.check_output("hostname -I").split()[0]
-
-
 @pytest.fixture(scope="module", params=OFFICE_HOSTS)
 def office(request):
-    inv_host = context._inventory().hosts[request.param]
-    host = _testinfra_host(request.param)
-    address = _address(request.param, host)
+    inv_host = context.inventory().hosts[request.param]
+    host = office_host(request.param)
+    address = office_address(request.param, host)
     base = context.resolve(inv_host, "collabora_hostname") or ""
     if not base or "{{" in base:
         base = f"https://{address}"
     decision_file = host.file(DECISION)
     decision = json.loads(decision_file.content_string) if decision_file.exists else {}
-    ca = host.file("/etc/ssl/sovctl/ca.crt")
-    with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as fh:
-        fh.write(ca.content_string if ca.exists else "")
+    ca = context.internal_ca(host)
     wopi = inv_host.vars.get("collabora_wopi_hosts") or []
-    yield {
-        "name": request.param, "host": host, "address": address, "base": base.rstrip("/"),
-        "verify": fh.name if ca.exists else True, "ca": ca.content_string if ca.exists else None,
-        "decision": decision,
-        "installed": host.run("dpkg-query --show --showformat='${Status}' coolwsd").stdout.endswith(
-            "installed"),
-        "wopi": [] if "{{" in str(wopi) else [
-            {"url": str(w["url"]).rstrip("/"), "aliases": list(w.get("aliases") or [])}
-            if isinstance(w, dict) else {"url": str(w).rstrip("/"), "aliases": []} for w in wopi],
-        "admin_user": inv_host.vars.get("collabora_admin_user", "sovctl-admin"),
-        "admin_password": context.resolve(inv_host, "collabora_admin_password")
-        or context.resolve(inv_host, "vault_collabora_admin_password"),
-        "expose_admin": bool(inv_host.vars.get("collabora_expose_admin_console", False)),
-        "expose_conversion": bool(inv_host.vars.get("collabora_expose_conversion_api", False)),
-        "vars": inv_host.vars,
-    }
-    os.unlink(fh.name)
+    with context.ca_bundle(ca) as verify:
+        yield {
+            "name": request.param, "host": host, "address": address, "base": base.rstrip("/"),
+            "verify": verify, "ca": ca, "decision": decision,
+            "installed": host.run(
+                "dpkg-query --show --showformat='${Status}' coolwsd").stdout.endswith("installed"),
+            "wopi": [] if "{{" in str(wopi) else [
+                {"url": str(w["url"]).rstrip("/"), "aliases": list(w.get("aliases") or [])}
+                if isinstance(w, dict) else {"url": str(w).rstrip("/"), "aliases": []}
+                for w in wopi],
+            "admin_user": inv_host.vars.get("collabora_admin_user", "sovctl-admin"),
+            "admin_password": context.resolve(inv_host, "collabora_admin_password")
+            or context.resolve(inv_host, "vault_collabora_admin_password"),
+            "expose_admin": bool(inv_host.vars.get("collabora_expose_admin_console", False)),
+            "expose_conversion": bool(inv_host.vars.get("collabora_expose_conversion_api",
+                                                        False)),
+            "vars": inv_host.vars,
+        }
 
 
 def needs_coolwsd(office, what: str) -> None:
@@ -115,24 +99,6 @@ def needs_coolwsd(office, what: str) -> None:
 
 # --------------------------------------------------------------------------
 # The settings sovctl applies to coolwsd.xml, as rendered on the host
-
-
-class Rendered:
-    """The rendered settings file: values by XPath, attributes, alias groups."""
-
-    def __init__(self, text: str):
-        self.root = ET.fromstring(text)  # noqa: S314 - our own file, read from our test host
-        self.values: dict[str, str] = {}
-        self.attrs: dict[tuple[str, str], str] = {}
-        for el in self.root.iter("setting"):
-            if el.get("attribute"):
-                self.attrs[(el.get("xpath"), el.get("attribute"))] = el.text or ""
-            elif el.get("secret") != "true":
-                self.values[el.get("xpath")] = el.text or ""
-        children = [c for c in self.root.iter("children") if c.get("xpath") == ALIAS_GROUPS]
-        self.groups = [{"url": g.findtext("host"), "allow": g.find("host").get("allow"),
-                        "aliases": [a.text for a in g.findall("alias")]}
-                       for g in (children[0].findall("group") if children else [])]
 
 
 @pytest.fixture(scope="module")
@@ -242,13 +208,6 @@ def test_limits_are_sized_from_the_host(office, rendered):
 # The nginx edge in front of coolwsd: config, TLS, headers, routing
 
 
-def _get(office, path: str, **kw):
-    import requests
-
-    kw.setdefault("allow_redirects", False)
-    return requests.get(f"{office['base']}{path}", verify=office["verify"], timeout=10, **kw)
-
-
 def test_nginx_configuration_is_valid(office):
     office["host"].run_expect([0], "nginx -t -q")
 
@@ -276,7 +235,7 @@ def test_plain_http_is_redirected_to_https(office):
 
 
 def test_csp_lets_the_wopi_hosts_embed_the_editor_and_never_none(office):
-    r = _get(office, "/browser/dist/cool.html")
+    r = edge_get(office, "/browser/dist/cool.html")
     csp = r.headers.get("Content-Security-Policy", "")
     # Several policies (nginx's, coolwsd's own) arrive comma-joined; browsers enforce each.
     directives = [d.split()[1:] for policy in csp.split(",") for d in policy.split(";")
@@ -288,14 +247,6 @@ def test_csp_lets_the_wopi_hosts_embed_the_editor_and_never_none(office):
             assert w["url"] in ancestors, f"{w['url']} may not embed the editor: {csp!r}"
     assert "X-Frame-Options" not in r.headers, "X-Frame-Options would block the WOPI hosts"
     assert "max-age=" in r.headers.get("Strict-Transport-Security", "")
-
-
-def _ws_path(wopi_src: str) -> str:
-    return f"/cool/{quote(wopi_src, safe='')}/ws?WOPISrc={quote(wopi_src, safe='')}&compat=/ws"
-
-
-def _wopi_src(origin: str) -> str:
-    return f"{origin}/wopi/files/sovctl-check"
 
 
 ROUTED = ["/hosting/discovery", "/hosting/capabilities", "/browser/dist/cool.html",
@@ -310,10 +261,9 @@ def test_collabora_paths_are_proxied_to_coolwsd(office, path):
         if office["installed"]:
             pytest.skip("a real websocket: checked by the handshake test")
         origin = office["wopi"][0]["url"] if office["wopi"] else "https://wopi.invalid"
-        path = _ws_path(_wopi_src(origin))
-        headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-                   "Sec-WebSocket-Key": base64.b64encode(secrets.token_bytes(16)).decode()}
-    r = _get(office, path, headers=headers)
+        path = ws_path(wopi_src(origin))
+        headers = upgrade_headers()
+    r = edge_get(office, path, headers=headers)
     if office["installed"]:
         assert r.status_code != 502, f"{path}: nginx could not reach coolwsd"
     else:
@@ -330,53 +280,7 @@ def test_admin_and_conversion_endpoints_are_not_proxied(office, path, kind):
     if office[f"expose_{kind}"]:
         pytest.skip(f"collabora_expose_{'admin_console' if kind == 'admin' else 'conversion_api'}"
                     " is true in this inventory")
-    assert _get(office, path).status_code == 404
-
-
-# A stand-in upstream that only records what nginx sends it and answers 503: it lets the
-# checks observe nginx's websocket handling where coolwsd is not installed. It is not
-# Collabora Online and never claims to be.
-_HEADER_PROBE = r"""
-import socket, sys
-host, port, out, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind((host, port))
-srv.listen(8)
-srv.settimeout(25)
-body = b"sovctl header probe: not Collabora Online\n"
-with open(out, "wb") as fh:
-    for _ in range(count):
-        try:
-            conn, _ = srv.accept()
-        except OSError:
-            break
-        conn.settimeout(5)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        fh.write(data.split(b"\r\n\r\n")[0] + b"\r\n\r\n")
-        fh.flush()
-        conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-                     b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
-        conn.close()
-"""
-
-
-def _heads(raw: str) -> dict[str, dict[str, str]]:
-    """Request heads recorded by the probe, by request path."""
-    found = {}
-    for block in raw.split("\r\n\r\n"):
-        lines = block.strip("\r\n").split("\r\n")
-        if not lines or " " not in lines[0]:
-            continue
-        path = lines[0].split(" ")[1]
-        found[path] = {k.strip().lower(): v.strip() for k, _, v in
-                       (line.partition(":") for line in lines[1:])}
-    return found
+    assert edge_get(office, path).status_code == 404
 
 
 def test_nginx_upgrades_only_the_document_websocket(office):
@@ -387,7 +291,7 @@ def test_nginx_upgrades_only_the_document_websocket(office):
     if h.run(f"ss -Hltn 'sport = :{UPSTREAM_PORT}'").stdout.strip():
         pytest.skip(f"something listens on {UPSTREAM_PORT} on {office['name']}")
     script, out = "/tmp/sovctl-header-probe.py", "/tmp/sovctl-header-probe.out"  # noqa: S108
-    encoded = base64.b64encode(_HEADER_PROBE.encode()).decode()
+    encoded = base64.b64encode(HEADER_PROBE.encode()).decode()
     h.run_expect([0], f"echo {encoded} | base64 -d > {script} && rm -f {out}")
     pid = h.check_output(f"nohup timeout 40 python3 {script} 127.0.0.1 {UPSTREAM_PORT} {out} 2 "
                          ">/dev/null 2>&1 & echo $!")
@@ -397,20 +301,19 @@ def test_nginx_upgrades_only_the_document_websocket(office):
                 break
             time.sleep(0.1)
         origin = office["wopi"][0]["url"] if office["wopi"] else "https://wopi.invalid"
-        ws_path = _ws_path(_wopi_src(origin))
-        upgrade = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-                   "Sec-WebSocket-Key": base64.b64encode(secrets.token_bytes(16)).decode()}
-        assert _get(office, ws_path, headers=upgrade).status_code == 503
-        assert _get(office, "/hosting/discovery", headers=upgrade).status_code == 503
+        document_ws = ws_path(wopi_src(origin))
+        upgrade = upgrade_headers()
+        assert edge_get(office, document_ws, headers=upgrade).status_code == 503
+        assert edge_get(office, "/hosting/discovery", headers=upgrade).status_code == 503
         for _ in range(50):
-            heads = _heads(h.file(out).content_string if h.file(out).exists else "")
+            heads = probed_heads(h.file(out).content_string if h.file(out).exists else "")
             if len(heads) >= 2:
                 break
             time.sleep(0.1)
     finally:
         h.run(f"kill {pid} 2>/dev/null; rm -f {script}")
-    ws = heads.get(ws_path)
-    assert ws is not None, f"nginx did not forward {ws_path} unchanged: {sorted(heads)}"
+    ws = heads.get(document_ws)
+    assert ws is not None, f"nginx did not forward {document_ws} unchanged: {sorted(heads)}"
     assert ws.get("upgrade") == "websocket" and ws.get("connection", "").lower() == "upgrade"
     assert ws.get("x-forwarded-proto") == "https"
     disc = heads.get("/hosting/discovery")
@@ -464,7 +367,7 @@ def test_live_coolwsd_xml_carries_the_managed_settings(office, rendered):
 
 def test_discovery_lists_the_edit_actions_through_nginx(office):
     needs_coolwsd(office, "WOPI discovery through nginx")
-    r = _get(office, "/hosting/discovery")
+    r = edge_get(office, "/hosting/discovery")
     assert r.status_code == 200
     root = ET.fromstring(r.content)  # noqa: S314 - the deployment's own discovery document
     edit = {a.get("ext"): a.get("urlsrc") for a in root.iter("action") if a.get("name") == "edit"}
@@ -474,95 +377,25 @@ def test_discovery_lists_the_edit_actions_through_nginx(office):
 
 def test_capabilities_are_served_through_nginx(office):
     needs_coolwsd(office, "capabilities through nginx")
-    r = _get(office, "/hosting/capabilities")
+    r = edge_get(office, "/hosting/capabilities")
     assert r.status_code == 200 and isinstance(r.json(), dict)
-
-
-def _websocket(office, wopi_src: str, wait_s: float = 10.0):
-    """Open a websocket to coolwsd through nginx; return (status, text frames, close code)."""
-    ctx = ssl.create_default_context(cadata=office["ca"]) if office["ca"] else \
-        ssl.create_default_context()
-    ctx.check_hostname = False
-    split = urlsplit(office["base"])
-    key = base64.b64encode(secrets.token_bytes(16)).decode()
-    request = (f"GET {_ws_path(wopi_src)} HTTP/1.1\r\nHost: {split.netloc}\r\n"
-               f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-               f"Sec-WebSocket-Key: {key}\r\nOrigin: {urlsplit(wopi_src).scheme}://"
-               f"{urlsplit(wopi_src).netloc}\r\n\r\n")
-    frames, close_code = [], None
-    with socket.create_connection((office["address"], split.port or 443), timeout=wait_s) as raw, \
-            ctx.wrap_socket(raw) as tls:
-        tls.sendall(request.encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = tls.recv(4096)
-            if not chunk:
-                break
-            head += chunk
-        status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
-        if status != 101:
-            return status, frames, close_code
-        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode(),
-                                               usedforsecurity=False).digest()).decode()
-        head_text, _, buf = head.partition(b"\r\n\r\n")
-        fields = {k.strip().lower(): v.strip() for k, _, v in
-                  (line.partition(":") for line in head_text.decode().split("\r\n")[1:])}
-        assert fields.get("sec-websocket-accept") == accept, "not a websocket handshake"
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline and close_code is None:
-            while len(buf) >= 2:
-                length, offset = buf[1] & 0x7F, 2
-                if length == 126:
-                    length, offset = int.from_bytes(buf[2:4], "big"), 4
-                elif length == 127:
-                    length, offset = int.from_bytes(buf[2:10], "big"), 10
-                if len(buf) < offset + length:
-                    break
-                opcode, payload = buf[0] & 0x0F, buf[offset:offset + length]
-                buf = buf[offset + length:]
-                if opcode == 0x1:
-                    frames.append(payload.decode(errors="replace"))
-                elif opcode == 0x8:
-                    close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
-            if close_code is not None or any("unauthorized" in f for f in frames):
-                break
-            try:
-                tls.settimeout(max(0.1, deadline - time.monotonic()))
-                chunk = tls.recv(65536)
-            except (TimeoutError, ssl.SSLError):
-                break
-            if not chunk:
-                break
-            buf += chunk
-    return status, frames, close_code
 
 
 def test_websocket_handshake_succeeds_through_nginx(office):
     needs_coolwsd(office, "websocket handshake through nginx")
     if not office["wopi"]:
         pytest.skip("collabora_wopi_hosts is templated in this inventory")
-    status, _frames, _close = _websocket(office, _wopi_src(office["wopi"][0]["url"]), wait_s=3)
+    status, _frames, _close = open_websocket(office, wopi_src(office["wopi"][0]["url"]),
+                                             wait_s=3)
     assert status == 101
 
 
 def test_wopi_host_not_in_the_list_is_refused(office):
     needs_coolwsd(office, "refusal of a WOPI host not in the list")
-    status, frames, close = _websocket(office, _wopi_src(NOT_ALLOWED_WOPI))
+    status, frames, close = open_websocket(office, wopi_src(NOT_ALLOWED_WOPI))
     refused = status in (401, 403) or (status == 101 and (
         any("kind=unauthorized" in f for f in frames) or close == 1008))
     assert refused, f"status {status}, frames {frames[:3]}, close {close}"
-
-
-# HTTP status of a Basic-auth GET, run on the office host (coolwsd listens on its loopback).
-_BASIC_AUTH_STATUS = """
-import base64, sys, urllib.error, urllib.request
-req = urllib.request.Request(sys.argv[1])
-req.add_header("Authorization", "Basic " + base64.b64encode(sys.argv[2].encode()).decode())
-try:
-    print(urllib.request.urlopen(req, timeout=10).status)
-except urllib.error.HTTPError as exc:
-    print(exc.code)
-"""
 
 
 def test_admin_console_accepts_the_vault_password_only(office):
@@ -572,7 +405,7 @@ def test_admin_console_accepts_the_vault_password_only(office):
     h = office["host"]
     url = f"http://127.0.0.1:{UPSTREAM_PORT}/browser/dist/admin/admin.html"
     user = office["admin_user"]
-    assert h.check_output("python3 -c %s %s %s", _BASIC_AUTH_STATUS, url,
+    assert h.check_output("python3 -c %s %s %s", BASIC_AUTH_STATUS, url,
                           f"{user}:not-the-password") == "401"
-    assert h.check_output("python3 -c %s %s %s", _BASIC_AUTH_STATUS, url,
+    assert h.check_output("python3 -c %s %s %s", BASIC_AUTH_STATUS, url,
                           f"{user}:{office['admin_password']}") == "200"

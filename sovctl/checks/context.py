@@ -2,30 +2,50 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
+import tempfile
 from functools import cache
 
 import pytest
 
 from sovctl.inventory import Host, load_inventory
 
+# The internal CA the roles install on every host (tls_mode internal).
+CA_PATH = "/etc/ssl/sovctl/ca.crt"
+
+
+def _named_inventory() -> str | None:
+    return os.environ.get("SOVCTL_VERIFY_INVENTORY") or os.environ.get("MOLECULE_INVENTORY_FILE")
+
+
+def has_inventory() -> bool:
+    """Whether an inventory is named: without one, the checks are collected over no host."""
+    return bool(_named_inventory())
+
 
 def inventory_path() -> str:
-    path = os.environ.get("SOVCTL_VERIFY_INVENTORY") or os.environ.get("MOLECULE_INVENTORY_FILE")
+    path = _named_inventory()
     if not path:
         pytest.skip("no inventory: run through `sovctl verify` or molecule")
     return path
 
 
 @cache
-def _inventory():
+def inventory():
     return load_inventory(inventory_path())
 
 
 def hosts(group: str) -> list[Host]:
-    return _inventory().hosts_in(group)
+    return inventory().hosts_in(group)
+
+
+def host_names(group: str) -> list[str]:
+    """The names of the hosts of ``group``, what the checks parametrize over; none without
+    an inventory, so that collecting the checks needs no hosts."""
+    return [h.name for h in hosts(group)] if has_inventory() else []
 
 
 def resolve(host: Host, name: str, default=None):
@@ -47,7 +67,7 @@ def testinfra_host(name: str):
 
 def address_of(name: str) -> str:
     """The address clients use: ansible_host when it is an address, else the host's own."""
-    host = _inventory().hosts.get(name)
+    host = inventory().hosts.get(name)
     candidate = host.vars.get("ansible_host") if host else None
     try:
         if candidate:
@@ -59,5 +79,31 @@ def address_of(name: str) -> str:
     return out.split()[0]
 
 
+# Each command on a test host is a round trip through Ansible: ask once, remember.
+cached_address_of = cache(address_of)
+
+
 def is_private(address: str) -> bool:
     return ipaddress.ip_address(address).is_private
+
+
+def internal_ca(host) -> str | None:
+    """The deployment's internal CA on ``host`` (a testinfra host) as PEM text; None when
+    the host has none (tls_mode external: its certificates chain to a public CA)."""
+    ca = host.run(f"cat {CA_PATH}")
+    return ca.stdout if ca.rc == 0 and "BEGIN CERTIFICATE" in ca.stdout else None
+
+
+@contextlib.contextmanager
+def ca_bundle(pem: str | None):
+    """What `requests` takes as ``verify``: a file holding ``pem`` for the block, else True
+    (the system's roots)."""
+    if not pem:
+        yield True
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as fh:
+        fh.write(pem)
+    try:
+        yield fh.name
+    finally:
+        os.unlink(fh.name)

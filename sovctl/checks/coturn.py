@@ -14,9 +14,7 @@ from sovctl.checks.turnclient import allocate, rest_credentials
 
 PEER_PORT = 3480
 
-TURN_HOSTS = [h.name for h in context.hosts("turn")] if (
-    __import__("os").environ.get("SOVCTL_VERIFY_INVENTORY")
-    or __import__("os").environ.get("MOLECULE_INVENTORY_FILE")) else []
+TURN_HOSTS = context.host_names("turn")
 
 pytestmark = pytest.mark.skipif(not TURN_HOSTS, reason="no host in group 'turn'")
 
@@ -30,7 +28,7 @@ class Secret(str):
 
 @pytest.fixture(scope="module", params=TURN_HOSTS)
 def turn(request):
-    inv_host = context._inventory().hosts[request.param]
+    inv_host = context.inventory().hosts[request.param]
     secret = context.resolve(inv_host, "coturn_static_auth_secret") or context.resolve(
         inv_host, "vault_coturn_static_auth_secret")
     assert secret, f"no coturn secret for {request.param} in the inventory"

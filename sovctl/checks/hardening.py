@@ -10,18 +10,15 @@ any TLS endpoint, and SSH must refuse passwords. Needs a host in group
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import pytest
 
 from sovctl.checks import context
 
-HAS_INVENTORY = bool(os.environ.get("SOVCTL_VERIFY_INVENTORY")
-                     or os.environ.get("MOLECULE_INVENTORY_FILE"))
-SCANNERS = [h.name for h in context.hosts("scanner")] if HAS_INVENTORY else []
-TARGETS = sorted({h.name for g in ("turn", "identity", "edge", "conferencing", "office")
-                  for h in context.hosts(g)}) if HAS_INVENTORY else []
+SCANNERS = context.host_names("scanner")
+TARGETS = sorted({name for g in ("turn", "identity", "edge", "conferencing", "office")
+                  for name in context.host_names(g)})
 pytestmark = pytest.mark.skipif(not SCANNERS or not TARGETS,
                                 reason="no host in group 'scanner' to scan from")
 
@@ -99,9 +96,9 @@ def test_ssh_refuses_passwords(scanner, target):
 
 def tls_endpoints():
     endpoints = []
-    for h in context.hosts("edge") if HAS_INVENTORY else []:
+    for h in context.hosts("edge") if context.has_inventory() else []:
         endpoints.append((h.name, 443))
-    for h in context.hosts("turn") if HAS_INVENTORY else []:
+    for h in context.hosts("turn") if context.has_inventory() else []:
         endpoints.append((h.name, int(h.vars.get("coturn_tls_listening_port", 5349))))
     return endpoints
 

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import html
-import os
 import re
 import secrets
-import tempfile
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from sovctl.checks import context
 
-HAS_INVENTORY = bool(os.environ.get("SOVCTL_VERIFY_INVENTORY")
-                     or os.environ.get("MOLECULE_INVENTORY_FILE"))
-ID_HOSTS = [h.name for h in context.hosts("identity")] if HAS_INVENTORY else []
+ID_HOSTS = context.host_names("identity")
 pytestmark = pytest.mark.skipif(not ID_HOSTS, reason="no host in group 'identity'")
 
 CLIENT_ID = "sovctl-check"
@@ -24,29 +20,26 @@ REDIRECT_URI = "http://127.0.0.1:8765/callback"
 
 @pytest.fixture(scope="module", params=ID_HOSTS)
 def kc(request):
-    inv_host = context._inventory().hosts[request.param]
+    inv_host = context.inventory().hosts[request.param]
     host = context.testinfra_host(request.param)
     address = context.address_of(request.param)
     base = context.resolve(inv_host, "keycloak_hostname") or ""
     if not base or "{{" in base:
         base = f"https://{address}"
     realm = inv_host.vars.get("keycloak_realm", "sov")
-    ca = host.file("/etc/ssl/sovctl/ca.crt")
-    with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as fh:
-        fh.write(ca.content_string if ca.exists else "")
-    yield {
-        "name": request.param, "host": host, "address": address, "base": base,
-        "issuer": f"{base}/realms/{realm}", "realm": realm,
-        "verify": fh.name if ca.exists else True,
-        "password": context.resolve(inv_host, "vault_sandbox_user_password"),
-        "lockout_after": int((inv_host.vars.get("keycloak_brute_force") or {}).get(
-            "failure_factor", 5)),
-        # Test users the inventory declares, and whether it went through an upgrade.
-        "users": {u.get("username") for u in inv_host.vars.get("keycloak_users") or []
-                  if isinstance(u, dict)},
-        "upgraded_from": inv_host.vars.get("keycloak_previous_version"),
-    }
-    os.unlink(fh.name)
+    with context.ca_bundle(context.internal_ca(host)) as verify:
+        yield {
+            "name": request.param, "host": host, "address": address, "base": base,
+            "issuer": f"{base}/realms/{realm}", "realm": realm,
+            "verify": verify,
+            "password": context.resolve(inv_host, "vault_sandbox_user_password"),
+            "lockout_after": int((inv_host.vars.get("keycloak_brute_force") or {}).get(
+                "failure_factor", 5)),
+            # Test users the inventory declares, and whether it went through an upgrade.
+            "users": {u.get("username") for u in inv_host.vars.get("keycloak_users") or []
+                      if isinstance(u, dict)},
+            "upgraded_from": inv_host.vars.get("keycloak_previous_version"),
+        }
 
 
 def _discovery(kc):

@@ -28,9 +28,7 @@ import pytest
 
 from sovctl.checks import context
 
-HAS_INVENTORY = bool(os.environ.get("SOVCTL_VERIFY_INVENTORY")
-                     or os.environ.get("MOLECULE_INVENTORY_FILE"))
-MEET_HOSTS = [h.name for h in context.hosts("meet")] if HAS_INVENTORY else []
+MEET_HOSTS = context.host_names("meet")
 pytestmark = pytest.mark.skipif(not MEET_HOSTS, reason="no host in group 'meet'")
 
 BROWSER_DIR = Path(__file__).resolve().parent / "meet_browser"
@@ -100,7 +98,7 @@ def _pinned(mapping: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture(scope="module", params=MEET_HOSTS)
 def meet(request):
-    inv = context._inventory()
+    inv = context.inventory()
     inv_host = inv.hosts[request.param]
     host = context.testinfra_host(request.param)
     address = context.address_of(request.param)

@@ -5,16 +5,13 @@ from __future__ import annotations
 import inspect
 import ipaddress
 import json
-import os
 import socket
 
 import pytest
 
 from sovctl.checks import context
 
-HAS_INVENTORY = bool(os.environ.get("SOVCTL_VERIFY_INVENTORY")
-                     or os.environ.get("MOLECULE_INVENTORY_FILE"))
-REDIS_HOSTS = [h.name for h in context.hosts("redis")] if HAS_INVENTORY else []
+REDIS_HOSTS = context.host_names("redis")
 pytestmark = pytest.mark.skipif(not REDIS_HOSTS, reason="no host in group 'redis'")
 
 
@@ -132,7 +129,7 @@ def redis_target(inv_host) -> dict:
 
 @pytest.fixture(scope="module", params=REDIS_HOSTS)
 def redis(request):
-    inv_host = context._inventory().hosts[request.param]
+    inv_host = context.inventory().hosts[request.param]
     password = (context.resolve(inv_host, "redis_password")
                 or context.resolve(inv_host, "vault_redis_password"))
     assert password, f"no Redis password for {request.param} in the inventory"

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from sovctl.checks import livekit, redis
+from sovctl.checks import livekit_client, redis
 
 
 @pytest.mark.parametrize(("url", "host"), [
@@ -19,7 +19,7 @@ from sovctl.checks import livekit, redis
     ("stun:[2001:db8::1]:3478", "2001:db8::1"),
 ])
 def test_host_of_ice_urls(url, host):
-    assert livekit._host_of(url) == host
+    assert livekit_client.host_of(url) == host
 
 
 def _stats(*entries):
@@ -52,7 +52,7 @@ def test_selected_candidates_follow_the_transport_to_the_relay():
         ("remote_candidate", "R1", {"address": "10.88.0.19", "port": 7882,
                                     "candidate_type": stats_pb2.HOST}),
     )
-    (pair,) = livekit.selected_candidates(stats)
+    (pair,) = livekit_client.selected_candidates(stats)
     assert (pair["local_type"], pair["local_address"], pair["remote_address"]) == (
         "RELAY", "10.88.0.20", "10.88.0.19")
     assert pair["bytes_received"] == 1200

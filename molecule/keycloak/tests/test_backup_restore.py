@@ -26,7 +26,7 @@ WITNESS = "backup-witness"
 
 def _admin(host_name: str, method: str, path: str, body: dict | None = None) -> str:
     """Keycloak's admin REST API, called on the host itself (port 8080 is loopback only)."""
-    inv_host = context._inventory().hosts[host_name]
+    inv_host = context.inventory().hosts[host_name]
     user = context.resolve(inv_host, "keycloak_admin_user") or "sovctl-admin"
     # keycloak_admin_password is a role default: the inventory holds the vault's value.
     password = (context.resolve(inv_host, "keycloak_admin_password")
@@ -49,7 +49,7 @@ def _admin(host_name: str, method: str, path: str, body: dict | None = None) -> 
 
 
 def _users(host_name: str) -> dict[str, str]:
-    realm = context._inventory().hosts[host_name].vars.get("keycloak_realm", "sov")
+    realm = context.inventory().hosts[host_name].vars.get("keycloak_realm", "sov")
     listed = json.loads(_admin(host_name, "GET",
                                f"/admin/realms/{realm}/users?briefRepresentation=true&max=10000"))
     return {u["username"]: u["id"] for u in listed}
@@ -57,7 +57,7 @@ def _users(host_name: str) -> dict[str, str]:
 
 def _kc(host_name: str) -> dict:
     """What sovctl.checks.keycloak.login needs to log in on this host, through its nginx."""
-    inv_host = context._inventory().hosts[host_name]
+    inv_host = context.inventory().hosts[host_name]
     address = context.address_of(host_name)
     realm = inv_host.vars.get("keycloak_realm", "sov")
     ca = context.testinfra_host(host_name).file("/etc/ssl/sovctl/ca.crt").content_string
@@ -78,7 +78,7 @@ def restored():
     if not {SOURCE, FRESH} <= names or not context.hosts("backup_server"):
         pytest.skip(f"needs {SOURCE} and {FRESH} in 'identity' and a 'backup_server' host")
     inventory = context.inventory_path()
-    realm = context._inventory().hosts[SOURCE].vars.get("keycloak_realm", "sov")
+    realm = context.inventory().hosts[SOURCE].vars.get("keycloak_realm", "sov")
     source = _kc(SOURCE)
     _admin(SOURCE, "POST", f"/admin/realms/{realm}/users", {
         "username": WITNESS, "enabled": True, "email": "witness@sandbox.test",

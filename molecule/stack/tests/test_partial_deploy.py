@@ -37,7 +37,7 @@ def inventory() -> Path:
 def rulesets() -> dict[str, str]:
     """sha256 of each host's live ruleset and of its /etc/nftables.conf."""
     out = {}
-    for name in sorted(context._inventory().hosts):
+    for name in sorted(context.inventory().hosts):
         host = context.testinfra_host(name)
         live = host.check_output("nft list ruleset")
         conf = host.file("/etc/nftables.conf").content_string
