@@ -182,17 +182,13 @@ async def _publisher(url: str, token: str, width: int, height: int, fps: int,
                      stop: asyncio.Event) -> None:
     from livekit import rtc
 
+    from sovctl.checks import livekit_client
+
     room = rtc.Room()
     await room.connect(url, token, rtc.RoomOptions(auto_subscribe=False, connect_timeout=15))
     try:
-        video = rtc.VideoSource(width, height)
-        audio = rtc.AudioSource(48000, 1)
-        await room.local_participant.publish_track(
-            rtc.LocalVideoTrack.create_video_track("bench-video", video),
-            rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA))
-        await room.local_participant.publish_track(
-            rtc.LocalAudioTrack.create_audio_track("bench-audio", audio),
-            rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE))
+        video, audio = await livekit_client.publish_camera_and_microphone(
+            room.local_participant, width, height, "bench")
         # A 400 Hz tone (4 whole periods per 10 ms frame), not silence: Opus would send
         # almost nothing for silence (DTX) and the audio load would vanish.
         tone = rtc.AudioFrame.create(48000, 1, 480)

@@ -122,6 +122,22 @@ def selected_candidates(stats: list) -> list[dict]:
     return found
 
 
+async def publish_camera_and_microphone(participant, width: int, height: int, name: str):
+    """Publish a video track (as the camera) and a 48 kHz mono audio track (as the
+    microphone); return their sources (rtc.VideoSource, rtc.AudioSource) to feed."""
+    from livekit import rtc
+
+    video = rtc.VideoSource(width, height)
+    audio = rtc.AudioSource(48000, 1)
+    await participant.publish_track(
+        rtc.LocalVideoTrack.create_video_track(f"{name}-video", video),
+        rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA))
+    await participant.publish_track(
+        rtc.LocalAudioTrack.create_audio_track(f"{name}-audio", audio),
+        rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE))
+    return video, audio
+
+
 async def _call(lk, room_name: str, relay: bool, seconds: float = MEDIA_SECONDS) -> dict:
     from livekit import rtc
 
@@ -146,14 +162,8 @@ async def _call(lk, room_name: str, relay: bool, seconds: float = MEDIA_SECONDS)
     try:
         await subscriber.connect(lk["url"], token(lk, f"viewer-{room_name}", room_name), options)
         await publisher.connect(lk["url"], token(lk, f"speaker-{room_name}", room_name), options)
-        video = rtc.VideoSource(WIDTH, HEIGHT)
-        audio = rtc.AudioSource(48000, 1)
-        await publisher.local_participant.publish_track(
-            rtc.LocalVideoTrack.create_video_track("synthetic-video", video),
-            rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA))
-        await publisher.local_participant.publish_track(
-            rtc.LocalAudioTrack.create_audio_track("synthetic-audio", audio),
-            rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE))
+        video, audio = await publish_camera_and_microphone(publisher.local_participant,
+                                                           WIDTH, HEIGHT, "synthetic")
         producers = [asyncio.ensure_future(produce_video(video, stop)),
                      asyncio.ensure_future(produce_audio(audio, stop))]
         await asyncio.sleep(seconds)
