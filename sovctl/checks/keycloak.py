@@ -59,6 +59,12 @@ def _at(origin: str | None, url: str) -> str:
     return origin.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
 
 
+# How long the login page and form may take, as a patient browser would wait: the first
+# login after a (re)start renders the theme cold, which took over 15 s on a busy 2-core
+# test machine right after a restore.
+PAGE_TIMEOUT = 60
+
+
 def login(kc, username: str, password: str, *, start: str | None = None,
           submit: str | None = None, exchange: str | None = None):
     """Authorization code flow with PKCE, submitting Keycloak's login form like a browser.
@@ -84,14 +90,14 @@ def login(kc, username: str, password: str, *, start: str | None = None,
                                                 code_verifier=verifier, nonce=nonce)
     # verify= on every call: requests lets REQUESTS_CA_BUNDLE override Session.verify.
     browser = requests.Session()
-    page = browser.get(_at(start, url), timeout=15, verify=kc["verify"])
+    page = browser.get(_at(start, url), timeout=PAGE_TIMEOUT, verify=kc["verify"])
     page.raise_for_status()
     action = re.search(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"', page.text)
     assert action, "no login form on Keycloak's page"
     cookies = ({"Cookie": "; ".join(f"{c.name}={c.value}" for c in browser.cookies)}
                if start or submit else {})
     resp = browser.post(_at(submit, html.unescape(action.group(1))), allow_redirects=False,
-                        timeout=15, verify=kc["verify"], headers=cookies,
+                        timeout=PAGE_TIMEOUT, verify=kc["verify"], headers=cookies,
                         data={"username": username, "password": password, "credentialId": ""})
     location = resp.headers.get("Location", "")
     if resp.status_code != 302 or not location.startswith(REDIRECT_URI):
