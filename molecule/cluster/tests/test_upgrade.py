@@ -196,6 +196,8 @@ def test_a_failed_upgrade_rolls_the_first_node_back_and_stops(kcc, mirror):
     # 26.7.3 never reached the database, so its schema was not migrated: the dump is kept
     # but not restored (a restore under the running second node would cut it off).
     assert "the database was not migrated: not restored" in stopped.group(1), out
+    # The readiness wait saw the new version crash and gave up early, saying why.
+    assert re.search(r"Keycloak exited \d+ times while starting", out), out
     # The first node runs the previous version again, the second was never touched.
     assert active_version(nodes[first]) == FROM and running_version(nodes[first]) == FROM
     assert active_version(nodes[second]) == FROM and running_version(nodes[second]) == FROM
