@@ -1,6 +1,6 @@
 # sovctl: one entry point for set-up, lint, tests and the sandbox.
 #   make sandbox   install what is needed, start the local sandbox and deploy the stack
-#   make test-all  make test, then make test-cluster
+#   make test-all  lint, unit, integration and every molecule scenario (the cluster too), in two lanes
 #   make test      lint, unit and integration tests, the single-site molecule scenarios
 #   make test-cluster  the multi-node scenario (molecule/cluster) alone
 #   make check     lint + unit tests only (fast)
