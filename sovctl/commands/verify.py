@@ -12,12 +12,34 @@ from pathlib import Path
 
 import click
 
-from sovctl.errors import InputError
+from sovctl.errors import InputError, UnavailableError
 from sovctl.inventory import load_inventory
 from sovctl.paths import default_inventory
 from sovctl.services import registry as services_registry
 
 CHECKS_DIR = Path(__file__).resolve().parent.parent / "checks"
+# The probes' own dependencies: the `verify` extra of the package (pyproject.toml).
+PROBE_MODULES = {"pytest": "pytest", "testinfra": "pytest-testinfra", "authlib": "authlib",
+                 "requests": "requests", "livekit.rtc": "livekit", "livekit.api": "livekit-api",
+                 "itsdangerous": "itsdangerous"}
+
+
+def require_probe_dependencies() -> None:
+    """UnavailableError (exit 69) naming the extra when a probe dependency is missing."""
+    import importlib.util
+
+    def importable(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            return False
+
+    missing = sorted({dist for module, dist in PROBE_MODULES.items() if not importable(module)})
+    if missing:
+        raise UnavailableError(
+            "sovctl verify needs its probes' dependencies, missing: " + ", ".join(missing),
+            hint=f"install the extra into sovctl's environment ({sys.prefix}): "
+                 "pip install 'sovctl[verify]'")
 
 
 def check_modules(inv, wanted: list[str]) -> list[str]:
@@ -37,6 +59,8 @@ def run_checks(inventory: Path, services: list[str] | None = None,
                echo=click.echo) -> tuple[int, dict[tuple[str, str], Counter]]:
     inv = load_inventory(inventory)
     modules = check_modules(inv, services or [])
+    if modules:
+        require_probe_dependencies()
     if not modules:
         echo("No service of this inventory has checks yet.")
         return 0, {}

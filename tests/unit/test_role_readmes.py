@@ -69,3 +69,41 @@ def test_declared_options_reads_every_entry_point(tmp_path: Path):
         }}))
     assert declared_options(tmp_path) == ["a_one", "a_two"]
     assert declared_options(tmp_path / "nothing") == []
+
+
+def _tasks_from_uses() -> set[tuple[str, str]]:
+    """(role, entry point) for every literal include_role/import_role with tasks_from in
+    playbooks/ and roles/, and (role, publish) for every role playbooks/publish.yml runs."""
+    uses: set[tuple[str, str]] = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key in ("ansible.builtin.include_role", "ansible.builtin.import_role",
+                        "include_role", "import_role"):
+                args = node.get(key)
+                if isinstance(args, dict) and "tasks_from" in args and \
+                        "{{" not in str(args.get("name")):
+                    uses.add((str(args["name"]), str(args["tasks_from"])))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in [*(ROOT / "playbooks").rglob("*.yml"), *(ROOT / "roles").rglob("tasks/*.yml")]:
+        walk(yaml.safe_load(path.read_text(encoding="utf-8")))
+    uses |= {(role.name, "publish") for role in ROLES if (role / "tasks/publish.yml").exists()}
+    return uses
+
+
+def test_every_entry_point_used_is_declared():
+    """A role's tasks_from entry points are its interface too: each one that playbooks or
+    other roles use is declared in its argument_specs (and so validated when included)."""
+    missing = []
+    for role, entry in sorted(_tasks_from_uses()):
+        specs = ROOT / "roles" / role / "meta" / "argument_specs.yml"
+        declared = (yaml.safe_load(specs.read_text()) or {}).get("argument_specs") or {}
+        if entry not in declared:
+            missing.append(f"roles/{role}: {entry}")
+    assert len(_tasks_from_uses()) > 10
+    assert not missing, "used, not in meta/argument_specs.yml: " + ", ".join(missing)

@@ -91,3 +91,24 @@ def test_verify_never_calls_a_service_with_nothing_checked_a_pass():
     assert exit_code(0, {("h", "collabora"): skipped, ("h", "coturn"): passed}) == 0
     assert exit_code(5, {}) == 1  # pytest collected no test
     assert exit_code(1, {("h", "coturn"): passed}) == 1
+
+
+def test_verify_without_its_probes_dependencies_names_the_extra_and_exits_69(monkeypatch):
+    import subprocess
+
+    from click.testing import CliRunner
+
+    from sovctl import cli
+    from sovctl.commands import verify
+
+    monkeypatch.setattr(verify, "PROBE_MODULES",
+                        {**verify.PROBE_MODULES, "sovctl_no_such_probe_lib": "no-such-dist"})
+
+    def no_pytest(*args, **kwargs):
+        raise AssertionError(f"verify ran {args} without its dependencies")
+
+    monkeypatch.setattr(subprocess, "run", no_pytest)
+    result = CliRunner().invoke(cli.cli, ["verify", "-i", str(ROOT / "inventories/example")])
+    assert result.exit_code == 69, result.output
+    assert "missing: no-such-dist" in result.output
+    assert "pip install 'sovctl[verify]'" in result.output
