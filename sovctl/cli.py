@@ -71,7 +71,7 @@ def _register() -> None:
 
     cli.add_command(deploy.command)
     for name in ("audit", "init", "check", "verify", "status", "sandbox", "mirror", "secrets",
-                 "backup", "upgrade"):
+                 "backup", "upgrade", "plan"):
         try:
             module = __import__(f"sovctl.commands.{name}", fromlist=["command"])
         except ModuleNotFoundError as exc:

@@ -30,6 +30,23 @@ def audit_problems(inventory: Path) -> list[Problem]:
     return []
 
 
+def sizing_warnings(inv) -> list[str]:
+    """Where the hosts' declared sizes fall short of `sovctl plan` for the site's
+    sov_planned_users (default assumptions): warnings, not errors."""
+    from sovctl import plan as sizing
+
+    users = next((h.vars.get("sov_planned_users") for h in inv.hosts.values()
+                  if h.vars.get("sov_planned_users") is not None), None)
+    if users is None:
+        return []
+    if isinstance(users, bool) or not isinstance(users, int) or users < 1:
+        return [f"sov_planned_users: a number of users, not {users!r}: sizes not compared"]
+    short = sizing.shortfalls(sizing.Assumptions(users=users),
+                              sizing.available(sizing.host_sizes(inv)))
+    return [f"for sov_planned_users={users:,}, {s} (see `sovctl plan -i INVENTORY "
+            f"--users {users}`)" for s in short]
+
+
 def check(inventory: Path, offline: bool = False, emit=click.echo) -> int:
     inv = load_inventory(inventory)
     problems = validate(inv, secrets=False)
@@ -42,6 +59,8 @@ def check(inventory: Path, offline: bool = False, emit=click.echo) -> int:
         emit(f"{len(problems)} problem(s) in {inventory}: fix them before deploying.")
         return EXIT_BAD_INPUT
     emit(f"Inventory {inventory}: {len(inv.hosts)} host(s), every variable valid.")
+    for warning in sizing_warnings(inv):
+        emit(f"Warning: {warning}")
     if offline:
         return 0
     result = run_playbook(RunRequest(playbooks=[project_root() / "playbooks" / "preflight.yml"],

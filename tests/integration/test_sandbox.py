@@ -60,6 +60,15 @@ def test_interrupted_deploy_reruns_cleanly_and_verifies(sandbox):
             break
         time.sleep(0.5)
     assert left == "", left
+    # Nor on the host: Mitogen's interpreter (it names itself `mitogen:...`) and any
+    # module of the run end with the controller's connection.
+    on_host = host_processes_of_a_run()
+    for _ in range(60):
+        if not on_host:
+            break
+        time.sleep(0.5)
+        on_host = host_processes_of_a_run()
+    assert on_host == [], on_host
 
     second = run("deploy", *ONE)
     assert second.returncode == 0, second.stdout[-3000:]
@@ -133,6 +142,15 @@ def test_rerun_finishes_a_package_install_cut_short(sandbox):
 def podman(*args: str) -> str:
     proc = subprocess.run(["podman", *args], capture_output=True, text=True, env=dict(os.environ))
     return proc.stdout + proc.stderr
+
+
+def host_processes_of_a_run(host: str = "sandbox-turn") -> list[str]:
+    """Processes on ``host`` that belong to an Ansible run: Mitogen's interpreter and
+    children (`mitogen:` in their name), an Ansible module (AnsiballZ) or its temp dir."""
+    out = podman("exec", host, "ps", "-eo", "pid,ppid,args", "--no-headers")
+    return [line.strip() for line in out.splitlines()
+            if re.search(r"mitogen|AnsiballZ|ansible-tmp|\.ansible/tmp", line)
+            and "ps -eo" not in line]
 
 
 def coturn_listening(seconds: float = 60) -> bool:
