@@ -86,6 +86,9 @@ class KnownEndpoint:
     domains: tuple[str, ...]
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     fact: Fact
+    # "global": answers from many countries worldwide (anycast, a worldwide CDN or pool),
+    # the EU's and others': not an unknown location, a known non-resident one.
+    reach: str | None = None
 
 
 @dataclass(frozen=True)
@@ -284,6 +287,11 @@ def _known_endpoint(r: _Reader, key: str, data: dict) -> KnownEndpoint:
     if not (hosts or domains or networks):
         raise _bad(r.path, f"{field}.match", "needs hosts, domains or cidrs")
     name = r.text(data, "name", field)
+    reach = data.get("reach")
+    if reach not in (None, "global"):
+        raise _bad(r.path, f"{field}.reach", "must be global (or absent: a fixed country)")
+    if reach and data.get("country") is not None:
+        raise _bad(r.path, f"{field}.reach", "an endpoint served globally has country: null")
     return KnownEndpoint(
         key=key, name=name,
         operator=r.text(data, "operator", field, optional=True),
@@ -292,7 +300,7 @@ def _known_endpoint(r: _Reader, key: str, data: dict) -> KnownEndpoint:
         parent_country=r.country(data, "parent_country", field, optional=True),
         country=r.country(data, "country", field, optional=True),
         hosts=hosts, domains=domains, networks=networks,
-        fact=r.fact(data, field, f"{name}: operator and location"))
+        fact=r.fact(data, field, f"{name}: operator and location"), reach=reach)
 
 
 def load_registry(path: Path = DATA_DIR / "endpoint_vars.yml") -> Registry:

@@ -135,7 +135,7 @@ def _endpoint_rows(endpoints, knowledge: Knowledge, policy: Policy):
             continue
         loc = locate(target, ep.raw, knowledge)
         host, var = ep.first
-        found = endpoint_findings(display, loc, policy, host, var)
+        found = endpoint_findings(display, loc, policy, host, var, purpose)
         found += [Finding("info", "endpoint-software-fallback", display, reason, host, var)
                   for reason in sorted(ep.fallbacks)]
         findings += found

@@ -55,7 +55,8 @@ def locate(target: Target, raw: str, k: Knowledge) -> Location:
 
 def _from_catalogue(entry: KnownEndpoint) -> Location:
     served = f"answers from {entry.country}" if entry.country else \
-        "served from many places (anycast, CDN or pool): no fixed country"
+        "served worldwide (anycast, CDN or pool), outside the EU too" if entry.reach \
+        else "served from many places (anycast, CDN or pool): no fixed country"
     owner = entry.operator or "operator unknown"
     if entry.operator_country:
         owner += f" ({entry.operator_country})"
@@ -63,7 +64,7 @@ def _from_catalogue(entry: KnownEndpoint) -> Location:
         owner += f", parent {entry.parent} ({entry.parent_country})"
     return Location("catalogue", f"{entry.name}: {owner}; {served}", entry.country,
                     entry.operator, entry.operator_country, entry.parent_country,
-                    (entry.fact.as_dict(),))
+                    (entry.fact.as_dict(),), reach=entry.reach)
 
 
 def _from_declaration(entry: dict[str, Any]) -> Location:

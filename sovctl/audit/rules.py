@@ -34,8 +34,12 @@ RULES = {
                         "checks do not apply.",
     "endpoint-country-not-allowed": "The endpoint answers from a country outside the "
                                     "policy's countries.",
-    "endpoint-location-unknown": "Where the endpoint answers from is not known (anycast, "
-                                 "global CDN, or not catalogued).",
+    "endpoint-served-globally": "The endpoint is served worldwide (anycast, a worldwide CDN "
+                                "or pool): a violation when it receives users' data or "
+                                "metadata, else as the policy treats unknown locations.",
+    "endpoint-location-unknown": "Where the endpoint answers from is not known (not "
+                                 "catalogued, or served from several places of unknown "
+                                 "reach).",
     "endpoint-owner-outside": "The endpoint's operator or its ultimate parent is outside "
                               "the policy's parent countries.",
     "endpoint-owner-unknown": "The endpoint's operator is not known.",
@@ -70,6 +74,7 @@ class Location:
     operator_country: str | None = None
     parent_country: str | None = None
     sources: tuple[dict[str, Any], ...] = field(default=())
+    reach: str | None = None  # "global": served worldwide (catalogue)
 
 
 @dataclass(frozen=True)
@@ -170,13 +175,29 @@ def _qualification_rule(provider, region, offer, scheme, add) -> None:
             f"not {region}", "sov_region")
 
 
+# What an endpoint of each purpose receives when the deployment uses it: these never
+# carry users' data or metadata (package and artifact downloads, time, certificate
+# issuance for the public names); every other purpose does (STUN/TURN sees who calls
+# whom, DNS every name looked up, SMTP, OIDC, backups, webhooks, text services).
+NO_USER_DATA = frozenset({"apt", "artifact", "ntp", "acme"})
+
+
 def endpoint_findings(subject: str, loc: Location, policy: Policy,
-                      host: str, var: str) -> list[Finding]:
+                      host: str, var: str, purpose: str | None = None) -> list[Finding]:
     """Apply the endpoint rules of ``policy`` to one located endpoint."""
     if loc.basis == "internal":
         return []
     out = []
-    if loc.country is None:
+    if loc.country is None and loc.reach == "global":
+        # Served worldwide is not "unknown": the data may leave the allowed countries.
+        carries = purpose not in NO_USER_DATA
+        severity = "violation" if carries else policy.unknown_location
+        what = (f"it receives users' data or metadata ({purpose})" if carries
+                else f"it receives no user data ({purpose})")
+        out.append(Finding(severity, "endpoint-served-globally", subject,
+                           f"served worldwide (anycast or CDN), outside the countries of "
+                           f"policy {policy.name} too; {what}", host, var))
+    elif loc.country is None:
         why = ("served from many places, no fixed country" if loc.basis == "catalogue"
                else loc.summary)
         out.append(Finding(policy.unknown_location, "endpoint-location-unknown", subject,
