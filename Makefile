@@ -94,9 +94,10 @@ times-reset:
 LANES = $(VENV)/bin/python molecule/shared/lanes.py --table $(TIMES)
 # A lane item make:TARGET runs make TARGET there: the integration tests use the sandbox,
 # not a scenario's hosts, so they run in the stack's lane, before it, beside the others.
-# Balanced by measured time (docs/benchmarks.md): integration and the stack about 40 min,
-# keycloak and the cluster about 41; coturn goes last in the second lane, so that the
-# cluster starts early and its safety valve never trips.
+# Balanced by measured time (docs/benchmarks.md, 2026-12-07): integration, the stack and
+# the artifact scenario about 39 min, keycloak, the cluster and coturn about 40 (42 when
+# the host layers are rebuilt); coturn goes last in the second lane, so that the cluster
+# starts early and its safety valve never trips.
 TEST_LANES ?= "make:integration stack" "coturn artifact keycloak"
 ALL_LANES ?= "make:integration stack artifact" "keycloak cluster coturn"
 molecule: image node artifacts
