@@ -11,7 +11,7 @@ endpoint (LiveKit's Google STUN) becomes that endpoint, with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from sovctl.audit.hostvars import (
     trusted,
 )
 from sovctl.audit.origin import find_origin
-from sovctl.audit.safe_template import LiveView, TemplateFailure, check_value
+from sovctl.audit.safe_template import TemplateFailure, check_value
 from sovctl.audit.targets import parse_target, valid_host
 from sovctl.errors import EXIT_AUDIT_BAD_INPUT, InputError
 
@@ -69,79 +69,6 @@ class AuditInput:
     locate: Callable[[str, str], str]  # (host, var) -> the file that sets it
 
 
-# How deep one host's value may read another's through hostvars (and that one a third's).
-MAX_HOSTVARS_DEPTH = 3
-
-
-class _Groups(LiveView, Mapping):
-    """``groups`` as Ansible has it: each group's hosts in inventory order, and ``all``."""
-
-    label = "groups"
-
-    def __init__(self, hosts: list[HostVars]):
-        self._groups: dict[str, list[str]] = {"all": [hv.name for hv in hosts]}
-        for hv in hosts:
-            for group in hv.groups:
-                self._groups.setdefault(group, []).append(hv.name)
-
-    def __getitem__(self, group: str) -> list[str]:
-        return list(self._groups[group])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._groups)
-
-    def __len__(self) -> int:
-        return len(self._groups)
-
-
-class _HostVarsView(LiveView, Mapping):
-    """``hostvars``: another host's inventory variables, rendered in that host's own
-    context, read only when a template asks (a role default such as the meeting app's
-    OIDC issuer reads the first identity host's keycloak_hostname)."""
-
-    label = "hostvars"
-
-    def __init__(self, reader: _Reader):
-        self._reader = reader
-
-    def __getitem__(self, host: str) -> _OneHostView:
-        return _OneHostView(self._reader, self._reader.by_name[host])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._reader.by_name)
-
-    def __len__(self) -> int:
-        return len(self._reader.by_name)
-
-
-class _OneHostView(LiveView, Mapping):
-    label = "one host's vars"
-
-    def __init__(self, reader: _Reader, hv: HostVars):
-        self._reader, self._hv = reader, hv
-
-    def __getitem__(self, var: str) -> Any:
-        if var not in self._hv.raw:
-            raise KeyError(var)  # a role default or an unset variable: undefined
-        reader = self._reader
-        if reader.depth >= MAX_HOSTVARS_DEPTH:
-            raise TemplateFailure(f"hostvars read more than {MAX_HOSTVARS_DEPTH} hosts deep "
-                                  f"(at {self._hv.name}.{var})")
-        reader.depth += 1
-        try:
-            value = reader.render(self._hv, reader.context(self._hv), var)
-        finally:
-            reader.depth -= 1
-        reader.reads.append((self._hv, var))
-        return value
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._hv.raw)
-
-    def __len__(self) -> int:
-        return len(self._hv.raw)
-
-
 class _Reader:
     """Reads one inventory; each error names the file that sets the variable."""
 
@@ -153,9 +80,6 @@ class _Reader:
                           for role in set(registry.group_roles.values())}
         self.documented = {v.name: trusted(v.default) for v in registry.variables}
         self.by_name = {hv.name: hv for hv in view.hosts}
-        self.depth = 0
-        self.reads: list[tuple[HostVars, str]] = []  # other hosts' variables read, in order
-        self.live = {"groups": _Groups(view.hosts), "hostvars": _HostVarsView(self)}
 
     def origin(self, hv: HostVars, var: str) -> str:
         if var in hv.raw:
@@ -169,18 +93,11 @@ class _Reader:
         return self.origin(self.by_name[host], var)
 
     def error(self, hv: HostVars, var: str, message: str, hint: str | None = None) -> InputError:
-        if var not in hv.raw and self.depth == 0 and self.reads:
-            # A default computed from another host's value (hostvars): point at that value,
-            # the one a user can change.
-            other, other_var = self.reads[-1]
-            message = f"{var} of {hv.name} reads this value: {message}"
-            hv, var = other, other_var
         return InputError(message, file=self.origin(hv, var), field=f"hosts.{hv.name}.{var}",
                           hint=hint, exit_code=EXIT_AUDIT_BAD_INPUT)
 
     def context(self, hv: HostVars) -> dict[str, Any]:
         ctx = dict(self.documented)
-        ctx.update(self.live)
         for role in self.registry.roles_for(hv.groups):
             ctx.update(self.role_data.get(role, {}))
         ctx.update(hv.raw)
@@ -189,8 +106,6 @@ class _Reader:
     def render(self, hv: HostVars, ctx: dict[str, Any], var: str) -> Any:
         from ansible.errors import AnsibleError
 
-        if self.depth == 0:
-            self.reads = []
         try:
             return self.renderer.render(ctx.get(var), ctx)
         except TemplateFailure as exc:

@@ -11,10 +11,7 @@ evaluates it here, in Jinja's immutable sandbox, with:
   strings of bounded size, comparisons, ``and/or/not``, ``x if c else y``,
   ``{% if %}``, ``{% for %}`` and ``{% set %}``;
 - the filters the roles' defaults use: see ``FILTERS``; and Jinja's tests;
-- the string and mapping methods in ``SAFE_METHODS``, and ``append`` on a list the
-  template built, bounded to ``MAX_LIST_ITEMS`` items;
-- ``groups`` and ``hostvars`` (the inventory's groups; other hosts' inventory variables,
-  rendered in their own context), given by the caller.
+- the string and mapping methods in ``SAFE_METHODS``.
 
 Never: lookups, ``query``, function calls, macros, includes, imports, ``range``,
 string formatting with ``%``. A result is limited to ``MAX_OUTPUT`` characters and
@@ -64,19 +61,6 @@ class TemplateFailure(Exception):
     def __init__(self, message: str, var: str | None = None):
         super().__init__(message)
         self.var = var
-
-
-class LiveView:
-    """Inventory-wide data a template may read (``groups``, ``hostvars``): passed to
-    templates as is, never converted or copied, and the same for every host of an audit
-    (its text, which the render cache keys on, names it and nothing else)."""
-
-    label = "live view"
-
-    def __str__(self) -> str:
-        return f"<{self.label}>"
-
-    __repr__ = __str__
 
 
 class _Undefined(ChainableUndefined, StrictUndefined):
@@ -234,27 +218,8 @@ class _CodeGenerator(NativeCodeGenerator):
         self.write("))")
 
 
-MAX_LIST_ITEMS = 1000  # items a template may append to a list it built
-
-
-def _bounded_append(items: list) -> Callable[[Any], None]:
-    """``list.append`` for the lists a template builds (the roles' defaults collect TURN
-    servers that way), bounded in items and size: appending to the list being looped
-    over ends as bad input, not as a machine out of memory."""
-    def append(item: Any) -> None:
-        if len(items) >= MAX_LIST_ITEMS:
-            raise SecurityError(f"a list of more than {MAX_LIST_ITEMS} items")
-        items.append(_capped(item))
-    return append
-
-
 class _Env(NativeEnvironment, ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "%", "+", "**"})
-
-    def getattr(self, obj, attribute):  # noqa: D102
-        if isinstance(obj, list) and attribute == "append":
-            return _bounded_append(obj)
-        return super().getattr(obj, attribute)
     concat = staticmethod(_concat)  # type: ignore[assignment]
     code_generator_class = _CodeGenerator
 
