@@ -26,6 +26,7 @@ SITES = [("ovhcloud", "gra", "FR"), ("hetzner", "fsn1", "DE"), ("scaleway", "fr-
 SERVICES = ["conferencing", "turn", "identity", "office", "edge", "meet"]
 SITE_WIDE = {
     "sov_policy": "eu-residency",
+    "sov_domain": "example.eu",
     "sov_ntp_servers": ["ptbtime1.ptb.de", "ntp.example.eu"],
     "sov_dns_resolvers": ["10.0.0.53"],
     "sov_apt_mirror": "http://mirror.example.eu/debian",
