@@ -18,23 +18,37 @@ from sovctl.paths import default_inventory
 from sovctl.services import registry as services_registry
 
 CHECKS_DIR = Path(__file__).resolve().parent.parent / "checks"
-# The probes' own dependencies: the `verify` extra of the package (pyproject.toml).
-PROBE_MODULES = {"pytest": "pytest", "testinfra": "pytest-testinfra", "authlib": "authlib",
-                 "requests": "requests", "livekit.rtc": "livekit", "livekit.api": "livekit-api",
-                 "itsdangerous": "itsdangerous"}
+
+
+def probe_requirements() -> list[str]:
+    """The distributions of the package's `verify` extra (pyproject.toml), read from the
+    installed package's metadata: the one list. Empty where sovctl runs uninstalled."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    try:
+        requires = metadata.requires("sovctl") or []
+    except metadata.PackageNotFoundError:
+        return []
+    reqs = [Requirement(r) for r in requires]
+    return sorted(r.name for r in reqs
+                  if r.marker is not None and r.marker.evaluate({"extra": "verify"})
+                  and not r.marker.evaluate({"extra": ""}))
 
 
 def require_probe_dependencies() -> None:
     """UnavailableError (exit 69) naming the extra when a probe dependency is missing."""
-    import importlib.util
+    from importlib import metadata
 
-    def importable(module: str) -> bool:
+    def installed(dist: str) -> bool:
         try:
-            return importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:
+            metadata.distribution(dist)
+        except metadata.PackageNotFoundError:
             return False
+        return True
 
-    missing = sorted({dist for module, dist in PROBE_MODULES.items() if not importable(module)})
+    missing = [dist for dist in probe_requirements() if not installed(dist)]
     if missing:
         raise UnavailableError(
             "sovctl verify needs its probes' dependencies, missing: " + ", ".join(missing),
@@ -59,11 +73,10 @@ def run_checks(inventory: Path, services: list[str] | None = None,
                echo=click.echo) -> tuple[int, dict[tuple[str, str], Counter]]:
     inv = load_inventory(inventory)
     modules = check_modules(inv, services or [])
-    if modules:
-        require_probe_dependencies()
     if not modules:
         echo("No service of this inventory has checks yet.")
         return 0, {}
+    require_probe_dependencies()
     with tempfile.TemporaryDirectory(prefix="sovctl-verify-") as tmp:
         junit = Path(tmp) / "junit.xml"
         env = dict(os.environ, SOVCTL_VERIFY_INVENTORY=str(inventory.resolve()))

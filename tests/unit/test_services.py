@@ -101,8 +101,11 @@ def test_verify_without_its_probes_dependencies_names_the_extra_and_exits_69(mon
     from sovctl import cli
     from sovctl.commands import verify
 
-    monkeypatch.setattr(verify, "PROBE_MODULES",
-                        {**verify.PROBE_MODULES, "sovctl_no_such_probe_lib": "no-such-dist"})
+    # The extra as the installed package declares it: the probes' real dependencies.
+    declared = verify.probe_requirements()
+    assert {"pytest", "pytest-testinfra", "authlib", "livekit", "livekit-api"} <= set(declared)
+    verify.require_probe_dependencies()  # all of them are installed here
+    monkeypatch.setattr(verify, "probe_requirements", lambda: [*declared, "no-such-dist"])
 
     def no_pytest(*args, **kwargs):
         raise AssertionError(f"verify ran {args} without its dependencies")
