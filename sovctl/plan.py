@@ -9,7 +9,7 @@ for a number of users; ``capacity`` finds how many users an inventory's declared
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -184,6 +184,21 @@ class HostSize:
     roles: list[str]
 
 
+# Host variables a host may declare its size with, and the site's planned users.
+SIZE_VARS = ("sov_vcpus", "sov_memory_gb")
+
+
+def size_problem(var: str, value) -> str | None:
+    """Why ``value`` is no valid ``var`` (a size, or sov_planned_users), else None."""
+    if value is None:
+        return None
+    whole = var == "sov_planned_users"
+    kinds = int if whole else int | float
+    if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
+        return f"must be a positive {'whole ' if whole else ''}number, not {value!r}"
+    return None
+
+
 def host_sizes(inv) -> list[HostSize]:
     """The hosts of ``inv`` that carry a planned role, with their declared size."""
     sizes = []
@@ -191,14 +206,13 @@ def host_sizes(inv) -> list[HostSize]:
         roles = [role for role, group in GROUPS.items() if group in host.groups]
         if not roles:
             continue
-        vcpus, memory = host.vars.get("sov_vcpus"), host.vars.get("sov_memory_gb")
-        for var, value in (("sov_vcpus", vcpus), ("sov_memory_gb", memory)):
-            if value is not None and (isinstance(value, bool)
-                                      or not isinstance(value, int | float) or value <= 0):
-                raise InputError(f"must be a positive number, not {value!r}",
-                                 field=f"{var} (host {host.name})",
+        for var in SIZE_VARS:
+            problem = size_problem(var, host.vars.get(var))
+            if problem:
+                raise InputError(problem, field=f"{var} (host {host.name})",
                                  hint=f"declare the host's size, e.g. {var}: 8")
-        sizes.append(HostSize(host.name, vcpus, memory, roles))
+        sizes.append(HostSize(host.name, host.vars.get("sov_vcpus"),
+                              host.vars.get("sov_memory_gb"), roles))
     return sizes
 
 
@@ -249,5 +263,4 @@ def capacity(a: Assumptions, avail: dict[str, dict[str, float]], limit: int = 10
 
 
 def _with_users(a: Assumptions, users: int) -> Assumptions:
-    return Assumptions(**{**asdict(a), "users": users,
-                          "meeting_mix": a.meeting_mix})
+    return replace(a, users=users)

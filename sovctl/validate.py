@@ -208,6 +208,8 @@ def known_policies() -> list[str]:
 
 
 def check_sov_vars(inv: Inventory) -> list[Problem]:
+    from sovctl.plan import SIZE_VARS, size_problem
+
     problems = []
     from sovctl.audit.catalogue import load_providers
     from sovctl.audit.countries import is_country
@@ -249,12 +251,12 @@ def check_sov_vars(inv: Inventory) -> list[Problem]:
         if policy is not None and not _is_template(policy) and policy not in policies:
             bad("sov_policy", f"unknown policy {policy!r}",
                 f"use one of: {', '.join(policies)} (policies/)")
-        for size_var in ("sov_vcpus", "sov_memory_gb"):
-            size = v.get(size_var)
-            if size is not None and not _is_template(size) and (
-                    isinstance(size, bool) or not isinstance(size, int | float) or size <= 0):
-                bad(size_var, f"must be a positive number, not {size!r}",
-                    f"declare the host's size for `sovctl plan`, e.g. {size_var}: 8")
+        for size_var in (*SIZE_VARS, "sov_planned_users"):
+            problem = None if _is_template(v.get(size_var)) else size_problem(
+                size_var, v.get(size_var))
+            if problem:
+                bad(size_var, problem, f"for `sovctl plan`, e.g. {size_var}: "
+                    + ("200000" if size_var == "sov_planned_users" else "8"))
         offer = v.get("sov_offer")
         if offer not in (None, "") and not _is_template(offer) and offer not in offers:
             bad("sov_offer", f"unknown offer {offer!r}",

@@ -183,7 +183,7 @@ NO_USER_DATA = frozenset({"apt", "artifact", "ntp", "acme"})
 
 
 def endpoint_findings(subject: str, loc: Location, policy: Policy,
-                      host: str, var: str, purpose: str | None = None) -> list[Finding]:
+                      host: str, var: str, purpose: str) -> list[Finding]:
     """Apply the endpoint rules of ``policy`` to one located endpoint."""
     if loc.basis == "internal":
         return []

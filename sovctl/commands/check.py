@@ -32,15 +32,14 @@ def audit_problems(inventory: Path) -> list[Problem]:
 
 def sizing_warnings(inv) -> list[str]:
     """Where the hosts' declared sizes fall short of `sovctl plan` for the site's
-    sov_planned_users (default assumptions): warnings, not errors."""
+    sov_planned_users (default assumptions): warnings, not errors. Runs after validate(),
+    which refuses a sov_planned_users or a size that is no positive number."""
     from sovctl import plan as sizing
 
     users = next((h.vars.get("sov_planned_users") for h in inv.hosts.values()
                   if h.vars.get("sov_planned_users") is not None), None)
     if users is None:
         return []
-    if isinstance(users, bool) or not isinstance(users, int) or users < 1:
-        return [f"sov_planned_users: a number of users, not {users!r}: sizes not compared"]
     short = sizing.shortfalls(sizing.Assumptions(users=users),
                               sizing.available(sizing.host_sizes(inv)))
     return [f"for sov_planned_users={users:,}, {s} (see `sovctl plan -i INVENTORY "

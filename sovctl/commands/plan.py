@@ -111,12 +111,13 @@ def command(users, inventory, fmt, **options):
         result["inventory"] = {"path": str(inventory), "hosts": [asdict(h) for h in sizes],
                                "undeclared": undeclared, "carries_users": carries,
                                "short": short, "roles_without_hosts": absent}
-        lines += ["", f"Inventory {inventory}:"] if lines else [f"Inventory {inventory}:"]
+        header = (f"Inventory {inventory} (a host of several roles counts once, its size "
+                  "split equally among them):")
+        lines += ["", header] if lines else [header]
         for role, have in avail.items():
             if have["hosts"]:
                 lines.append(f"  {role:<10} {have['hosts']} host(s), {have['vcpus']:.1f} vCPUs, "
-                             f"{have['memory_gb']:.1f} GB (hosts shared by several roles "
-                             "count once, split equally)")
+                             f"{have['memory_gb']:.1f} GB")
         for name in undeclared:
             lines.append(f"  {name}: size not declared: set sov_vcpus and sov_memory_gb "
                          "in its host variables")

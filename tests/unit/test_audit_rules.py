@@ -105,14 +105,14 @@ def test_qualified_offer_limited_to_regions() -> None:
 def test_endpoint_owner_of_a_us_company_with_an_eu_parent() -> None:
     """Mailgun: a US operator (CLOUD Act) even though Sinch AB (SE) owns it."""
     loc = locate(parse_target("smtp.eu.mailgun.org:587", "smtp"), "", _knowledge())
-    found = endpoint_findings("m", loc, policy("eu-sovereign"), "h", "sov_smtp_relay")
+    found = endpoint_findings("m", loc, policy("eu-sovereign"), "h", "sov_smtp_relay", "smtp")
     owner = [f for f in found if f.rule == "endpoint-owner-outside"]
     assert owner and "operator in US" in owner[0].detail and "SE" not in owner[0].detail
 
 
 def test_internal_endpoints_have_no_findings() -> None:
     loc = Location("internal", "host turn1 of this deployment", "DE")
-    assert endpoint_findings("stun:turn1", loc, policy("secnumcloud"), "h", "v") == []
+    assert endpoint_findings("stun:turn1", loc, policy("secnumcloud"), "h", "v", "stun") == []
 
 
 def test_a_declared_private_address_is_located_not_assumed_internal() -> None:

@@ -123,13 +123,18 @@ def test_plan_for_the_example_inventory_says_whether_and_for_how_many():
     assert all(r["source"] for r in data["roles"])
 
 
-def test_the_worked_example_in_the_docs_is_the_tools_own_output():
+def test_the_worked_example_in_the_docs_is_the_tools_own_output(monkeypatch):
+    monkeypatch.chdir(ROOT)  # the doc shows the example's path as typed from the checkout
     doc = (ROOT / "docs" / "sizing.md").read_text()
     table = CliRunner().invoke(cli.cli, ["plan", "--users", "200000"]).output
     rows = [line for line in table.splitlines() if line.startswith(tuple(sizing.GROUPS))]
     assert len(rows) == len(sizing.GROUPS)
     for row in rows:
         assert row in doc, f"docs/sizing.md is out of date: {row!r} (run sovctl plan)"
+    example = CliRunner().invoke(cli.cli, ["plan", "-i", "inventories/example"]).output
+    assert "carries at most" in example
+    for line in example.splitlines():
+        assert line in doc, f"docs/sizing.md is out of date: {line!r} (run sovctl plan -i)"
 
 
 def test_check_warns_when_the_hosts_are_short_for_the_planned_users(tmp_path):
@@ -150,3 +155,27 @@ def test_check_warns_when_the_hosts_are_short_for_the_planned_users(tmp_path):
         (inv_dir / "group_vars/all/main.yml").read_text().replace(
             "sov_planned_users: 200000", "sov_planned_users: 500"))
     assert sizing_warnings(load_inventory(inv_dir)) == []
+
+
+@pytest.mark.parametrize("var, value", [("sov_planned_users", "many"),
+                                        ("sov_planned_users", 1.5), ("sov_vcpus", 0),
+                                        ("sov_memory_gb", True)])
+def test_a_size_or_planned_users_that_is_no_positive_number_is_refused(tmp_path, var, value):
+    import shutil
+
+    import yaml
+
+    from sovctl.inventory import load_inventory
+    from sovctl.validate import validate
+
+    inv_dir = tmp_path / "inv"
+    shutil.copytree(ROOT / "inventories/example", inv_dir)
+    # The site's planned users in group_vars/all; a size in one host's host_vars file.
+    target = inv_dir / ("group_vars/all/main.yml" if var == "sov_planned_users"
+                        else "host_vars/id1.par.collab.example.org.yml")
+    target.parent.mkdir(exist_ok=True)
+    with target.open("a") as fh:
+        fh.write(yaml.safe_dump({var: value}))
+    problems = [str(p) for p in validate(load_inventory(inv_dir), secrets=False)]
+    assert any(var in p and "must be a positive" in p and f"not {value!r}" in p
+               and str(inv_dir) in p for p in problems), problems
