@@ -353,7 +353,7 @@ def test_unknown_pages_are_clear(client):
 def test_guests_join_only_when_allowed(tmp_path, idp):
     client = make_client(tmp_path, idp, allow_guests=True)
     logged_in(client, idp)
-    room = new_room(client)
+    room = client.post("/api/rooms", headers=API, json={"access": "public"}).json()["room"]
     guest = TestClient(client.app, base_url=PUBLIC, follow_redirects=False)
     assert guest.get(f"/r/{room}").status_code == 200
     assert guest.post("/api/rooms", headers=API).status_code == 401

@@ -7,9 +7,7 @@ import logging
 import re
 import secrets
 import time
-import unicodedata
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 from starlette.applications import Starlette
@@ -21,7 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import livekit_token, oidc, rooms
+from . import livekit_api, meetings, oidc, rooms
 from .config import Config
 from .pages import error_page
 
@@ -29,7 +27,6 @@ log = logging.getLogger("sovmeet")
 
 SESSION_COOKIE = "sovmeet_session"
 API_HEADER = "x-sovmeet-request"  # a custom header: cross-site requests need a CORS preflight
-GUEST_NAME_MAX = 40
 
 
 def _page(status: int, title: str, message: str) -> HTMLResponse:
@@ -47,23 +44,14 @@ def _user(request: Request) -> dict | None:
     return user
 
 
-def _clean_display_name(value: object) -> str | None:
-    if not isinstance(value, str):
-        return None
-    text = "".join(c for c in unicodedata.normalize("NFC", value)
-                   if unicodedata.category(c)[0] not in ("C", "Z") or c == " ")
-    text = re.sub(r"\s+", " ", text).strip()
-    if not 1 <= len(text) <= GUEST_NAME_MAX:
-        return None
-    return text
-
-
 def create_app(cfg: Config, http: httpx.AsyncClient | None = None) -> Starlette:
     http = http or httpx.AsyncClient(verify=oidc.ssl_context(cfg.oidc_ca_file),
                                      follow_redirects=False, trust_env=False)
     idp = oidc.Client(cfg.oidc_issuer, cfg.oidc_client_id, cfg.oidc_client_secret,
                       cfg.redirect_uri, http)
     store = rooms.RoomStore(cfg.database)
+    sfu = livekit_api.RoomService(cfg.livekit_api_url, cfg.livekit_api_key,
+                                  cfg.livekit_api_secret, http)
     static = Path(cfg.static_dir)
     index_html = (static / "index.html").read_bytes() if (static / "index.html").is_file() else b""
     csp = "; ".join([
@@ -142,7 +130,7 @@ def create_app(cfg: Config, http: httpx.AsyncClient | None = None) -> Starlette:
         request.session["user"] = {
             # A pseudonym: the LiveKit identity never carries the account's id or name.
             "id": hashlib.sha256(f"{cfg.session_secret}:{claims['sub']}".encode()).hexdigest()[:20],
-            "name": _clean_display_name(display) or "Participant",
+            "name": meetings.clean_text(display) or "Participant",
             "exp": int(time.time()) + cfg.session_lifetime,
         }
         log.info("login completed")
@@ -167,59 +155,6 @@ def create_app(cfg: Config, http: httpx.AsyncClient | None = None) -> Starlette:
         user = _user(request)
         return JSONResponse({"user": {"name": user["name"]} if user else None,
                              "guests": cfg.allow_guests},
-                            headers={"Cache-Control": "no-store"})
-
-    async def create_room(request: Request) -> Response:
-        refused = api_refusal(request)
-        if refused:
-            return refused
-        if _user(request) is None:
-            return JSONResponse({"error": "sign in first", "login": cfg.public_url + "/"},
-                                status_code=401)
-        for _ in range(5):
-            name = rooms.generate_name()
-            if store.create(name):
-                log.info("room created")
-                return JSONResponse({"room": name, "link": f"{cfg.public_url}/r/{name}"},
-                                    status_code=201)
-        return JSONResponse({"error": "could not find a free room name"}, status_code=503)
-
-    async def room_token(request: Request) -> Response:
-        refused = api_refusal(request)
-        if refused:
-            return refused
-        name = request.path_params["room"]
-        try:
-            rooms.check_name(name)
-        except rooms.InvalidRoomName as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        user = _user(request)
-        if user is None and not cfg.allow_guests:
-            return JSONResponse({"error": "sign in first",
-                                 "login": f"{cfg.public_url}/r/{quote(name)}"}, status_code=401)
-        if not store.exists(name):
-            return JSONResponse({"error": "unknown meeting"}, status_code=404)
-        if user is not None:
-            identity, display = f"u-{user['id']}-{secrets.token_hex(3)}", user["name"]
-            kind = "member"
-        else:
-            try:
-                body = await request.json()
-            except ValueError:
-                body = {}
-            raw = body.get("guest_name") if isinstance(body, dict) else None
-            display = _clean_display_name(raw)
-            if display is None:
-                return JSONResponse({"error": f"a display name of 1 to {GUEST_NAME_MAX} "
-                                              "characters is needed", "guest": True},
-                                    status_code=400)
-            identity, display, kind = f"g-{secrets.token_hex(8)}", display + " (guest)", "guest"
-        token = livekit_token.access_token(cfg.livekit_api_key, cfg.livekit_api_secret,
-                                           identity=identity, name=display, room=name,
-                                           ttl=cfg.token_ttl)
-        log.info("token issued (%s)", kind)
-        return JSONResponse({"token": token, "url": cfg.livekit_url, "room": name,
-                             "link": f"{cfg.public_url}/r/{name}", "name": display},
                             headers={"Cache-Control": "no-store"})
 
     async def health(request: Request) -> Response:
@@ -248,8 +183,7 @@ def create_app(cfg: Config, http: httpx.AsyncClient | None = None) -> Starlette:
         Route("/logout", logout),
         Route("/healthz", health),
         Route("/api/session", session_info),
-        Route("/api/rooms", create_room, methods=["POST"]),
-        Route("/api/rooms/{room}/token", room_token, methods=["POST"]),
+        *meetings.routes(cfg, store, sfu, user_of=_user, api_refusal=api_refusal),
     ]
     if (static / "assets").is_dir():
         routes.append(Mount("/assets", app=StaticFiles(directory=static / "assets")))

@@ -34,6 +34,8 @@ class Config:
     listen_host: str = "127.0.0.1"
     listen_port: int = 8090
     log_level: str = "info"
+    # LiveKit's server API (moderation); derived from livekit_url when empty.
+    livekit_api_url: str = ""
 
     @property
     def origin(self) -> str:
@@ -60,7 +62,9 @@ def from_dict(data: dict) -> Config:
         cfg = Config(**data)
     except TypeError as exc:
         raise ConfigError(f"missing setting: {exc}") from None
-    cfg = Config(**dict(data, public_url=cfg.public_url.rstrip("/")))
+    cfg = Config(**dict(data, public_url=cfg.public_url.rstrip("/"),
+                        livekit_api_url=(cfg.livekit_api_url or cfg.livekit_url.replace(
+                            "ws", "http", 1)).rstrip("/")))
     problems = []
     if not _HTTPS.match(cfg.public_url) or urlsplit(cfg.public_url).path not in ("", "/"):
         problems.append("public_url must be https://HOST without a path")
@@ -68,6 +72,8 @@ def from_dict(data: dict) -> Config:
         problems.append("oidc_issuer must be an https URL")
     if not _WSS.match(cfg.livekit_url):
         problems.append("livekit_url must be wss://HOST")
+    if not _HTTPS.match(cfg.livekit_api_url):
+        problems.append("livekit_api_url must be an https URL")
     for name in ("oidc_client_id", "livekit_api_key"):
         if not re.match(r"^[A-Za-z0-9_.-]{3,}$", str(getattr(cfg, name))):
             problems.append(f"{name} must be 3+ characters of A-Z a-z 0-9 _ . -")
@@ -76,7 +82,7 @@ def from_dict(data: dict) -> Config:
             problems.append(f"{name} must be at least {SECRET_MIN} characters")
     if not isinstance(cfg.allow_guests, bool):
         problems.append("allow_guests must be true or false")
-    for name, low, high in (("session_lifetime", 300, 7 * 86400), ("token_ttl", 60, 86400),
+    for name, low, high in (("session_lifetime", 300, 7 * 86400), ("token_ttl", 30, 86400),
                             ("listen_port", 1024, 65535)):
         value = getattr(cfg, name)
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:

@@ -13,7 +13,8 @@ import jwt
 
 
 def access_token(api_key: str, api_secret: str, *, identity: str, name: str, room: str,
-                 ttl: int, can_publish: bool = True, now: float | None = None) -> str:
+                 ttl: int, can_publish: bool = True, attributes: dict[str, str] | None = None,
+                 now: float | None = None) -> str:
     issued = int(now if now is not None else time.time())
     claims = {
         "iss": api_key,
@@ -34,6 +35,10 @@ def access_token(api_key: str, api_secret: str, *, identity: str, name: str, roo
             "canPublishData": True,
         },
     }
+    if attributes:
+        # Set by the server at join; the participant cannot change them (no
+        # canUpdateOwnMetadata grant), so others may trust them.
+        claims["attributes"] = dict(attributes)
     return jwt.encode(claims, api_secret, algorithm="HS256")
 
 

@@ -1,4 +1,10 @@
-"""Room names and the rooms created through the app (SQLite, in the service's state dir)."""
+"""Rooms and who may enter them: owner, access level, moderators, removals and the lobby.
+
+Everything the app decides from is in the database (SQLite in the service's state
+directory), never in a process's memory, so the decisions of one request hold for the next.
+A principal is who a participant is across tokens: `u-<user pseudonym>` for a signed-in
+user, `g-<random>` for a guest (kept in the guest's session cookie).
+"""
 
 from __future__ import annotations
 
@@ -7,20 +13,35 @@ import secrets
 import sqlite3
 import time
 from contextlib import closing
-from pathlib import Path
+from dataclasses import dataclass
 
 MAX_LENGTH = 48
 MIN_LENGTH = 3
+TITLE_MAX = 80
 _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _ALPHABET = "abcdefghijkmnopqrstuvwxyz"  # no l: easy to read aloud and type
-
+ACCESS_LEVELS = ("public", "trusted", "restricted")
+DEFAULT_ACCESS = "trusted"
 
 NAME_RULE = (f"Room names are {MIN_LENGTH} to {MAX_LENGTH} lower-case letters, digits and single "
              "hyphens between them.")
 
+# The lobby's bounds: a request waits at most LOBBY_MAX_WAIT seconds, and is dropped when its
+# browser has not asked for news for LOBBY_IDLE seconds (the page was closed).
+LOBBY_MAX_WAIT = 900
+LOBBY_IDLE = 30
+LOBBY_ROOM_LIMIT = 50  # waiting at once in one room
+LOBBY_RATE = 5  # requests per principal and room per minute
+LOBBY_ADDRESS_RATE = 30  # requests per client address per minute, all rooms
+REMOVAL_SECONDS = 12 * 3600  # a removed participant stays out of the meeting this long
+
 
 class InvalidRoomName(ValueError):
     """The text is not a room name; the message says why (never echoes the input)."""
+
+
+class TooManyRequests(Exception):
+    """A lobby bound was reached; the message says which (safe to show)."""
 
 
 def check_name(name: str) -> str:
@@ -38,26 +59,224 @@ def generate_name() -> str:
     return "-".join("".join(secrets.choice(_ALPHABET) for _ in range(n)) for n in (3, 4, 3, 4))
 
 
+@dataclass(frozen=True)
+class Room:
+    name: str
+    owner: str | None  # principal; None for rooms created before rooms had owners
+    title: str
+    access: str
+    created: int
+
+
+@dataclass(frozen=True)
+class Waiting:
+    id: str
+    room: str
+    principal: str
+    name: str
+    kind: str  # member | guest
+    status: str  # waiting | admitted | denied
+    created: int
+    seen: int
+
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS rooms (name TEXT PRIMARY KEY, created INTEGER)""",
+    """CREATE TABLE IF NOT EXISTS moderators (
+        room TEXT NOT NULL REFERENCES rooms(name) ON DELETE CASCADE,
+        principal TEXT NOT NULL, PRIMARY KEY (room, principal))""",
+    """CREATE TABLE IF NOT EXISTS removals (
+        room TEXT NOT NULL REFERENCES rooms(name) ON DELETE CASCADE,
+        principal TEXT NOT NULL, until INTEGER NOT NULL, PRIMARY KEY (room, principal))""",
+    """CREATE TABLE IF NOT EXISTS admissions (
+        room TEXT NOT NULL REFERENCES rooms(name) ON DELETE CASCADE,
+        principal TEXT NOT NULL, until INTEGER NOT NULL, PRIMARY KEY (room, principal))""",
+    """CREATE TABLE IF NOT EXISTS lobby (
+        id TEXT PRIMARY KEY,
+        room TEXT NOT NULL REFERENCES rooms(name) ON DELETE CASCADE,
+        principal TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
+        address TEXT NOT NULL, status TEXT NOT NULL,
+        created INTEGER NOT NULL, seen INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS lobby_room ON lobby (room, status)",
+]
+# Columns added to rooms since the first release (an upgrade keeps every room).
+_ROOM_COLUMNS = {"owner": "TEXT", "title": "TEXT NOT NULL DEFAULT ''",
+                 "access": f"TEXT NOT NULL DEFAULT '{DEFAULT_ACCESS}'"}
+
+
 class RoomStore:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str):
         self.path = str(path)
         with self._connect() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS rooms (name TEXT PRIMARY KEY, created INTEGER)")
+            for statement in _SCHEMA:
+                db.execute(statement)
+            have = {row[1] for row in db.execute("PRAGMA table_info(rooms)")}
+            for column, kind in _ROOM_COLUMNS.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE rooms ADD COLUMN {column} {kind}")
 
     def _connect(self):
         return _Transaction(self.path)
 
-    def create(self, name: str) -> bool:
+    # ------------------------------------------------------------------ rooms
+
+    def create(self, name: str, owner: str | None = None, access: str = DEFAULT_ACCESS) -> bool:
         """Record a new room; False if the name is taken."""
         check_name(name)
         with self._connect() as db:
-            cur = db.execute("INSERT OR IGNORE INTO rooms (name, created) VALUES (?, ?)",
-                             (name, int(time.time())))
+            cur = db.execute("INSERT OR IGNORE INTO rooms (name, created, owner, access) "
+                             "VALUES (?, ?, ?, ?)", (name, int(time.time()), owner, access))
             return cur.rowcount == 1
 
     def exists(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def get(self, name: str) -> Room | None:
         with self._connect() as db:
-            return db.execute("SELECT 1 FROM rooms WHERE name = ?", (name,)).fetchone() is not None
+            row = db.execute("SELECT name, owner, title, access, created FROM rooms "
+                             "WHERE name = ?", (name,)).fetchone()
+        return Room(*row) if row else None
+
+    def owned_by(self, owner: str) -> list[Room]:
+        with self._connect() as db:
+            rows = db.execute("SELECT name, owner, title, access, created FROM rooms "
+                              "WHERE owner = ? ORDER BY created DESC, name", (owner,)).fetchall()
+        return [Room(*row) for row in rows]
+
+    def update(self, name: str, *, title: str | None = None, access: str | None = None) -> None:
+        with self._connect() as db:
+            if title is not None:
+                db.execute("UPDATE rooms SET title = ? WHERE name = ?", (title, name))
+            if access is not None:
+                if access not in ACCESS_LEVELS:
+                    raise ValueError(access)
+                db.execute("UPDATE rooms SET access = ? WHERE name = ?", (access, name))
+
+    def delete(self, name: str) -> bool:
+        with self._connect() as db:
+            return db.execute("DELETE FROM rooms WHERE name = ?", (name,)).rowcount == 1
+
+    # ------------------------------------------------------------------ roles in a room
+
+    def is_moderator(self, name: str, principal: str | None) -> bool:
+        if not principal:
+            return False
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT 1 FROM rooms WHERE name = ? AND owner = ? UNION ALL "
+                "SELECT 1 FROM moderators WHERE room = ? AND principal = ?",
+                (name, principal, name, principal)).fetchone()
+        return row is not None
+
+    def add_moderator(self, name: str, principal: str) -> None:
+        with self._connect() as db:
+            db.execute("INSERT OR IGNORE INTO moderators (room, principal) VALUES (?, ?)",
+                       (name, principal))
+
+    def remove(self, name: str, principal: str, seconds: int = REMOVAL_SECONDS) -> None:
+        """Keep a removed participant out of the meeting (no token, no lobby)."""
+        with self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO removals (room, principal, until) VALUES (?, ?, ?)",
+                       (name, principal, int(time.time()) + seconds))
+            db.execute("DELETE FROM moderators WHERE room = ? AND principal = ?", (name, principal))
+            db.execute("DELETE FROM admissions WHERE room = ? AND principal = ?", (name, principal))
+            db.execute("UPDATE lobby SET status = 'denied' WHERE room = ? AND principal = ? "
+                       "AND status IN ('waiting', 'admitted')", (name, principal))
+
+    def is_removed(self, name: str, principal: str) -> bool:
+        with self._connect() as db:
+            row = db.execute("SELECT 1 FROM removals WHERE room = ? AND principal = ? "
+                             "AND until > ?", (name, principal, int(time.time()))).fetchone()
+        return row is not None
+
+    def is_admitted(self, name: str, principal: str) -> bool:
+        """Admitted from the lobby during this meeting (a reload does not send them back)."""
+        with self._connect() as db:
+            row = db.execute("SELECT 1 FROM admissions WHERE room = ? AND principal = ? "
+                             "AND until > ?", (name, principal, int(time.time()))).fetchone()
+        return row is not None
+
+    def meeting_ended(self, name: str) -> None:
+        """The meeting is over for all: removals and waiting requests end with it."""
+        with self._connect() as db:
+            db.execute("DELETE FROM removals WHERE room = ?", (name,))
+            db.execute("DELETE FROM admissions WHERE room = ?", (name,))
+            db.execute("UPDATE lobby SET status = 'denied' WHERE room = ? AND status = 'waiting'",
+                       (name,))
+
+    # ------------------------------------------------------------------ the lobby
+
+    def _expire(self, db, now: int) -> None:
+        db.execute("DELETE FROM lobby WHERE created < ? OR (status = 'waiting' AND seen < ?)",
+                   (now - LOBBY_MAX_WAIT, now - LOBBY_IDLE))
+
+    def knock(self, name: str, principal: str, display: str, kind: str, address: str) -> Waiting:
+        """A waiting request for this principal (its pending one, if any), within the bounds."""
+        now = int(time.time())
+        with self._connect() as db:
+            self._expire(db, now)
+            row = db.execute("SELECT id FROM lobby WHERE room = ? AND principal = ? "
+                             "AND status = 'waiting'", (name, principal)).fetchone()
+            if row:
+                db.execute("UPDATE lobby SET seen = ?, name = ? WHERE id = ?",
+                           (now, display, row[0]))
+                wait_id = row[0]
+            else:
+                recent = db.execute("SELECT count(*) FROM lobby WHERE room = ? AND principal = ? "
+                                    "AND created > ?", (name, principal, now - 60)).fetchone()[0]
+                if recent >= LOBBY_RATE:
+                    raise TooManyRequests("too many requests to join this meeting: wait a minute")
+                burst = db.execute("SELECT count(*) FROM lobby WHERE address = ? AND created > ?",
+                                   (address, now - 60)).fetchone()[0]
+                if burst >= LOBBY_ADDRESS_RATE:
+                    raise TooManyRequests("too many requests from this address: wait a minute")
+                waiting = db.execute("SELECT count(*) FROM lobby WHERE room = ? "
+                                     "AND status = 'waiting'", (name,)).fetchone()[0]
+                if waiting >= LOBBY_ROOM_LIMIT:
+                    raise TooManyRequests("too many people are waiting to join this meeting")
+                wait_id = secrets.token_urlsafe(16)
+                db.execute("INSERT INTO lobby (id, room, principal, name, kind, address, status, "
+                           "created, seen) VALUES (?, ?, ?, ?, ?, ?, 'waiting', ?, ?)",
+                           (wait_id, name, principal, display, kind, address, now, now))
+        return self.waiting_request(wait_id)
+
+    def waiting_request(self, wait_id: str) -> Waiting | None:
+        with self._connect() as db:
+            self._expire(db, int(time.time()))
+            row = db.execute("SELECT id, room, principal, name, kind, status, created, seen "
+                             "FROM lobby WHERE id = ?", (wait_id,)).fetchone()
+        return Waiting(*row) if row else None
+
+    def seen(self, wait_id: str) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE lobby SET seen = ? WHERE id = ?", (int(time.time()), wait_id))
+
+    def waiting(self, name: str) -> list[Waiting]:
+        with self._connect() as db:
+            self._expire(db, int(time.time()))
+            rows = db.execute("SELECT id, room, principal, name, kind, status, created, seen "
+                              "FROM lobby WHERE room = ? AND status = 'waiting' "
+                              "ORDER BY created, rowid", (name,)).fetchall()
+        return [Waiting(*row) for row in rows]
+
+    def decide(self, name: str, wait_id: str, admit: bool) -> Waiting | None:
+        """Admit or deny a waiting request of this room; None if there is none (or it expired).
+
+        Admission lasts for the meeting (REMOVAL_SECONDS at most): a reload does not send the
+        participant back to the lobby."""
+        now = int(time.time())
+        with self._connect() as db:
+            self._expire(db, now)
+            row = db.execute("SELECT principal FROM lobby WHERE id = ? AND room = ? "
+                             "AND status = 'waiting'", (wait_id, name)).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE lobby SET status = ? WHERE id = ?",
+                       ("admitted" if admit else "denied", wait_id))
+            if admit:
+                db.execute("INSERT OR REPLACE INTO admissions (room, principal, until) "
+                           "VALUES (?, ?, ?)", (name, row[0], now + REMOVAL_SECONDS))
+        return self.waiting_request(wait_id)
 
 
 class _Transaction:
@@ -65,6 +284,7 @@ class _Transaction:
 
     def __init__(self, path: str):
         self.db = sqlite3.connect(path, timeout=5)
+        self.db.execute("PRAGMA foreign_keys = ON")
 
     def __enter__(self) -> sqlite3.Connection:
         return self.db
