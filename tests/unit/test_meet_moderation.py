@@ -373,3 +373,25 @@ def test_rooms_of_the_first_release_are_kept(tmp_path):
     room = store.get("abc-defg")
     assert room.owner is None and room.access == rooms.DEFAULT_ACCESS and room.title == ""
     assert store.create("new-room", owner="u-1")
+
+
+def test_deleting_a_room_drops_its_lobby(site):
+    alice = site.browser("Alice")
+    room = post(alice, "/api/rooms", json={"access": "restricted"}).json()["room"]
+    for i in range(5):
+        post(site.browser(), f"/api/rooms/{room}/token", json={"guest_name": f"G{i}"})
+    post(alice, f"/api/rooms/{room}/delete")
+    with sqlite3.connect(site.app.state.rooms.path) as db:
+        assert db.execute("SELECT count(*) FROM lobby").fetchone()[0] == 0
+
+
+def test_a_guest_can_choose_to_sign_in(site):
+    guest = site.browser()
+    resp = guest.get("/login", params={"next": "/r/abc-defg"})
+    assert resp.status_code == 302 and resp.headers["location"].startswith(
+        "https://id.example.test/realms/sov/protocol/openid-connect/auth?")
+    hostile = guest.get("/login", params={"next": "https://evil.example/"})
+    assert hostile.status_code == 302
+    code, q = site.idp.authorize(hostile.headers["location"])
+    back = guest.get("/auth/callback", params={"code": code, "state": q["state"]})
+    assert back.headers["location"] == PUBLIC + "/"

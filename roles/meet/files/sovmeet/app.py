@@ -104,6 +104,13 @@ def create_app(cfg: Config, http: httpx.AsyncClient | None = None) -> Starlette:
                          "meeting.")
         return app_page()
 
+    async def sign_in(request: Request) -> Response:
+        """A guest on a room's page chooses to sign in: to Keycloak, then back to the room."""
+        next_path = request.query_params.get("next", "/")
+        if not re.match(r"^/(r/[a-z0-9-]{1,48})?$", next_path):
+            next_path = "/"
+        return await to_login(request, next_path)
+
     async def bad_room_link(request: Request) -> Response:
         return _page(400, "This is not a meeting link", rooms.NAME_RULE)
 
@@ -179,6 +186,7 @@ def create_app(cfg: Config, http: httpx.AsyncClient | None = None) -> Starlette:
         Route("/r/{room}", room_page),
         # Anything else under /r/ (a decoded "/" in it, say) is not a room link either.
         Route("/r/{rest:path}", bad_room_link),
+        Route("/login", sign_in),
         Route("/auth/callback", callback),
         Route("/logout", logout),
         Route("/healthz", health),
