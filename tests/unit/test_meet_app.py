@@ -464,3 +464,26 @@ def test_secrets_are_generated_into_the_vault():
     cat = secrets.catalogue()
     for name in ("vault_meet_oidc_client_secret", "vault_meet_session_secret"):
         assert cat[name]["used_by"] == "meet" and cat[name]["length"] >= 32
+
+
+def test_every_string_of_the_interface_is_translated():
+    """Each language has every key the English one has, and every key the code asks for."""
+    import re
+
+    src = ROLE_FILES.parent / "frontend" / "src"
+    text = (src / "i18n.js").read_text()
+    tables = {}
+    for lang in ("en", "fr", "de"):
+        body = re.search(rf"^const {lang} = \{{\n(.*?)^\}};", text, re.S | re.M).group(1)
+        tables[lang] = set(re.findall(r"^  (\w+):", body, re.M))
+    assert tables["en"] and tables["fr"] == tables["en"] and tables["de"] == tables["en"], {
+        lang: sorted(tables["en"] ^ keys) for lang, keys in tables.items()}
+    used = set()
+    for path in src.glob("*.jsx"):
+        code = path.read_text()
+        used |= set(re.findall(r"\bt\('(\w+)'", code))
+        used |= {f"access_{a}" for a in ("public", "trusted", "restricted")}
+    assert used - tables["en"] == set(), used - tables["en"]
+    # Plurals are objects with the forms each language needs.
+    for key in ("hands", "people"):
+        assert re.search(rf"^  {key}: \{{ one: .*, other: .* \}},$", text, re.M)
