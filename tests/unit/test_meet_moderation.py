@@ -369,7 +369,7 @@ def test_rooms_of_the_first_release_are_kept(tmp_path):
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE rooms (name TEXT PRIMARY KEY, created INTEGER)")
         db.execute("INSERT INTO rooms VALUES ('abc-defg', 1)")
-    store = rooms.RoomStore(path)
+    store = rooms.RoomStore(str(path))
     room = store.get("abc-defg")
     assert room.owner is None and room.access == rooms.DEFAULT_ACCESS and room.title == ""
     assert store.create("new-room", owner="u-1")
@@ -395,3 +395,21 @@ def test_a_guest_can_choose_to_sign_in(site):
     code, q = site.idp.authorize(hostile.headers["location"])
     back = guest.get("/auth/callback", params={"code": code, "state": q["state"]})
     assert back.headers["location"] == PUBLIC + "/"
+
+
+def test_rooms_kept_on_the_host_are_imported_once(tmp_path):
+    from sovmeet.__main__ import main as sovmeet_main
+
+    from tests.unit.test_meet_app import settings as app_settings
+
+    old = tmp_path / "rooms.sqlite3"
+    with sqlite3.connect(old) as db:
+        db.execute("CREATE TABLE rooms (name TEXT PRIMARY KEY, created INTEGER)")
+        db.execute("INSERT INTO rooms VALUES ('abc-defg', 1), ('hij-klmn', 2)")
+    conf = tmp_path / "sovmeet.json"
+    conf.write_text(json.dumps(app_settings(tmp_path, database=str(tmp_path / "new.sqlite3"))))
+    new = rooms.RoomStore(str(tmp_path / "new.sqlite3"))
+    new.create("abc-defg", owner="u-1")  # already there: kept as it is
+    assert sovmeet_main(["--config", str(conf), "--import-rooms", str(old)]) == 0
+    assert new.get("hij-klmn").created == 2 and new.get("abc-defg").owner == "u-1"
+    assert not old.exists() and (tmp_path / "rooms.sqlite3.imported").exists()

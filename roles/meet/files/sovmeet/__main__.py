@@ -1,5 +1,9 @@
 """python3 -m sovmeet --config FILE          run the app (uvicorn, loopback)
 python3 -m sovmeet --check-config FILE    validate a settings file (roles/meet runs it)
+python3 -m sovmeet --config FILE --import-rooms SQLITE
+                                          copy the rooms an earlier release kept on this
+                                          host into the configured database, then rename
+                                          the file to SQLITE.imported (roles/meet runs it)
 """
 
 from __future__ import annotations
@@ -16,7 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--config", help="settings file to run with")
     group.add_argument("--check-config", help="only validate this settings file")
+    parser.add_argument("--import-rooms", metavar="SQLITE",
+                        help="import an earlier release's rooms (needs --config)")
     args = parser.parse_args(argv)
+    if args.import_rooms and not args.config:
+        parser.error("--import-rooms needs --config")
     try:
         cfg = config.load(args.check_config or args.config)
     except config.ConfigError as exc:
@@ -28,6 +36,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.check_config:
         print("sovmeet: settings OK")
+        return 0
+    if args.import_rooms:
+        from .rooms import RoomStore, import_rooms
+
+        store = RoomStore(cfg.database, cfg.database_password)
+        try:
+            count = import_rooms(store, args.import_rooms)
+        finally:
+            store.close()
+        print(f"sovmeet: {count} room(s) imported from {args.import_rooms}")
         return 0
     import uvicorn
 

@@ -49,7 +49,7 @@ def create_app(cfg: Config, http: httpx.AsyncClient | None = None) -> Starlette:
                                      follow_redirects=False, trust_env=False)
     idp = oidc.Client(cfg.oidc_issuer, cfg.oidc_client_id, cfg.oidc_client_secret,
                       cfg.redirect_uri, http)
-    store = rooms.RoomStore(cfg.database)
+    store = rooms.RoomStore(cfg.database, cfg.database_password)
     sfu = livekit_api.RoomService(cfg.livekit_api_url, cfg.livekit_api_key,
                                   cfg.livekit_api_secret, http)
     static = Path(cfg.static_dir)

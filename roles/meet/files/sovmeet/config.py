@@ -27,7 +27,7 @@ class Config:
     livekit_api_secret: str
     session_secret: str
     static_dir: str
-    database: str
+    database: str  # postgresql://USER@HOST:PORT/NAME?sslmode=... or an SQLite file's path
     allow_guests: bool = False
     session_lifetime: int = 36000
     token_ttl: int = 3600
@@ -36,6 +36,7 @@ class Config:
     log_level: str = "info"
     # LiveKit's server API (moderation); derived from livekit_url when empty.
     livekit_api_url: str = ""
+    database_password: str = ""
 
     @property
     def origin(self) -> str:
@@ -87,6 +88,11 @@ def from_dict(data: dict) -> Config:
         value = getattr(cfg, name)
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             problems.append(f"{name} must be an integer from {low} to {high}")
+    if cfg.database.startswith(("postgresql://", "postgres://")):
+        if len(cfg.database_password) < 16:
+            problems.append("database_password must be at least 16 characters with PostgreSQL")
+    elif not cfg.database.startswith("/"):
+        problems.append("database must be a postgresql:// URL or an absolute SQLite path")
     if cfg.log_level not in ("debug", "info", "warning", "error"):
         problems.append("log_level must be debug, info, warning or error")
     if problems:
@@ -111,6 +117,6 @@ def check_files(cfg: Config) -> list[str]:
         problems.append(f"oidc_ca_file {cfg.oidc_ca_file} does not exist")
     if not (Path(cfg.static_dir) / "index.html").is_file():
         problems.append(f"static_dir {cfg.static_dir} has no index.html (the built frontend)")
-    if not Path(cfg.database).parent.is_dir():
+    if cfg.database.startswith("/") and not Path(cfg.database).parent.is_dir():
         problems.append(f"the directory of database {cfg.database} does not exist")
     return problems

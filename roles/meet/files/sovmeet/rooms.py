@@ -1,7 +1,8 @@
 """Rooms and who may enter them: owner, access level, moderators, removals and the lobby.
 
-Everything the app decides from is in the database (SQLite in the service's state
-directory), never in a process's memory, so the decisions of one request hold for the next.
+Everything the app decides from is in the database (PostgreSQL in deployments, see db.py),
+never in a process's memory, so the decisions of one request hold for the next, on any of
+the site's meet nodes.
 A principal is who a participant is across tokens: `u-<user pseudonym>` for a signed-in
 user, `g-<random>` for a guest (kept in the guest's session cookie).
 """
@@ -10,10 +11,10 @@ from __future__ import annotations
 
 import re
 import secrets
-import sqlite3
 import time
-from contextlib import closing
 from dataclasses import dataclass
+
+from .db import Database, SQLite, open_database
 
 MAX_LENGTH = 48
 MIN_LENGTH = 3
@@ -81,23 +82,24 @@ class Waiting:
 
 
 _SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS rooms (name TEXT PRIMARY KEY, created INTEGER)""",
+    """CREATE TABLE IF NOT EXISTS rooms (name TEXT PRIMARY KEY, created BIGINT)""",
     """CREATE TABLE IF NOT EXISTS moderators (
         room TEXT NOT NULL REFERENCES rooms(name) ON DELETE CASCADE,
         principal TEXT NOT NULL, PRIMARY KEY (room, principal))""",
     """CREATE TABLE IF NOT EXISTS removals (
         room TEXT NOT NULL REFERENCES rooms(name) ON DELETE CASCADE,
-        principal TEXT NOT NULL, until INTEGER NOT NULL, PRIMARY KEY (room, principal))""",
+        principal TEXT NOT NULL, until BIGINT NOT NULL, PRIMARY KEY (room, principal))""",
     """CREATE TABLE IF NOT EXISTS admissions (
         room TEXT NOT NULL REFERENCES rooms(name) ON DELETE CASCADE,
-        principal TEXT NOT NULL, until INTEGER NOT NULL, PRIMARY KEY (room, principal))""",
+        principal TEXT NOT NULL, until BIGINT NOT NULL, PRIMARY KEY (room, principal))""",
     """CREATE TABLE IF NOT EXISTS lobby (
         id TEXT PRIMARY KEY,
         room TEXT NOT NULL REFERENCES rooms(name) ON DELETE CASCADE,
         principal TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
         address TEXT NOT NULL, status TEXT NOT NULL,
-        created INTEGER NOT NULL, seen INTEGER NOT NULL)""",
+        created BIGINT NOT NULL, seen BIGINT NOT NULL, arrived BIGINT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS lobby_room ON lobby (room, status)",
+    "CREATE INDEX IF NOT EXISTS rooms_owner ON rooms (owner)",
 ]
 # Columns added to rooms since the first release (an upgrade keeps every room).
 _ROOM_COLUMNS = {"owner": "TEXT", "title": "TEXT NOT NULL DEFAULT ''",
@@ -105,18 +107,29 @@ _ROOM_COLUMNS = {"owner": "TEXT", "title": "TEXT NOT NULL DEFAULT ''",
 
 
 class RoomStore:
-    def __init__(self, path: str):
-        self.path = str(path)
+    def __init__(self, database: Database | str, password: str = ""):
+        self.db = (database if isinstance(database, Database)
+                   else open_database(str(database), password))
         with self._connect() as db:
-            for statement in _SCHEMA:
-                db.execute(statement)
-            have = {row[1] for row in db.execute("PRAGMA table_info(rooms)")}
+            if hasattr(self.db, "lock_schema"):
+                self.db.lock_schema(db)
+            db.execute(_SCHEMA[0])
+            have = self.db.columns(db, "rooms")
             for column, kind in _ROOM_COLUMNS.items():
                 if column not in have:
                     db.execute(f"ALTER TABLE rooms ADD COLUMN {column} {kind}")
+            for statement in _SCHEMA[1:]:
+                db.execute(statement)
+
+    @property
+    def path(self) -> str | None:
+        return self.db.path if isinstance(self.db, SQLite) else None
 
     def _connect(self):
-        return _Transaction(self.path)
+        return self.db.transaction()
+
+    def close(self) -> None:
+        self.db.close()
 
     # ------------------------------------------------------------------ rooms
 
@@ -124,8 +137,9 @@ class RoomStore:
         """Record a new room; False if the name is taken."""
         check_name(name)
         with self._connect() as db:
-            cur = db.execute("INSERT OR IGNORE INTO rooms (name, created, owner, access) "
-                             "VALUES (?, ?, ?, ?)", (name, int(time.time()), owner, access))
+            cur = db.execute("INSERT INTO rooms (name, created, owner, access) "
+                             "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                             (name, int(time.time()), owner, access))
             return cur.rowcount == 1
 
     def exists(self, name: str) -> bool:
@@ -170,13 +184,14 @@ class RoomStore:
 
     def add_moderator(self, name: str, principal: str) -> None:
         with self._connect() as db:
-            db.execute("INSERT OR IGNORE INTO moderators (room, principal) VALUES (?, ?)",
-                       (name, principal))
+            db.execute("INSERT INTO moderators (room, principal) VALUES (?, ?) "
+                       "ON CONFLICT DO NOTHING", (name, principal))
 
     def remove(self, name: str, principal: str, seconds: int = REMOVAL_SECONDS) -> None:
         """Keep a removed participant out of the meeting (no token, no lobby)."""
         with self._connect() as db:
-            db.execute("INSERT OR REPLACE INTO removals (room, principal, until) VALUES (?, ?, ?)",
+            db.execute("INSERT INTO removals (room, principal, until) VALUES (?, ?, ?) "
+                       "ON CONFLICT (room, principal) DO UPDATE SET until = excluded.until",
                        (name, principal, int(time.time()) + seconds))
             db.execute("DELETE FROM moderators WHERE room = ? AND principal = ?", (name, principal))
             db.execute("DELETE FROM admissions WHERE room = ? AND principal = ?", (name, principal))
@@ -236,8 +251,9 @@ class RoomStore:
                     raise TooManyRequests("too many people are waiting to join this meeting")
                 wait_id = secrets.token_urlsafe(16)
                 db.execute("INSERT INTO lobby (id, room, principal, name, kind, address, status, "
-                           "created, seen) VALUES (?, ?, ?, ?, ?, ?, 'waiting', ?, ?)",
-                           (wait_id, name, principal, display, kind, address, now, now))
+                           "created, seen, arrived) VALUES (?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?)",
+                           (wait_id, name, principal, display, kind, address, now, now,
+                            time.time_ns() // 1000))
         return self.waiting_request(wait_id)
 
     def waiting_request(self, wait_id: str) -> Waiting | None:
@@ -256,7 +272,7 @@ class RoomStore:
             self._expire(db, int(time.time()))
             rows = db.execute("SELECT id, room, principal, name, kind, status, created, seen "
                               "FROM lobby WHERE room = ? AND status = 'waiting' "
-                              "ORDER BY created, rowid", (name,)).fetchall()
+                              "ORDER BY arrived, id", (name,)).fetchall()
         return [Waiting(*row) for row in rows]
 
     def decide(self, name: str, wait_id: str, admit: bool) -> Waiting | None:
@@ -274,22 +290,30 @@ class RoomStore:
             db.execute("UPDATE lobby SET status = ? WHERE id = ?",
                        ("admitted" if admit else "denied", wait_id))
             if admit:
-                db.execute("INSERT OR REPLACE INTO admissions (room, principal, until) "
-                           "VALUES (?, ?, ?)", (name, row[0], now + REMOVAL_SECONDS))
+                db.execute("INSERT INTO admissions (room, principal, until) VALUES (?, ?, ?) "
+                           "ON CONFLICT (room, principal) DO UPDATE SET until = excluded.until",
+                           (name, row[0], now + REMOVAL_SECONDS))
         return self.waiting_request(wait_id)
 
 
-class _Transaction:
-    """A connection for one transaction: committed on success, always closed."""
+def import_rooms(store: RoomStore, path: str) -> int:
+    """Copy the rooms (and moderators) an earlier release kept in SQLite into this store,
+    keeping what the store already has; then rename the file to PATH.imported. How many
+    rooms were new."""
+    import os
 
-    def __init__(self, path: str):
-        self.db = sqlite3.connect(path, timeout=5)
-        self.db.execute("PRAGMA foreign_keys = ON")
-
-    def __enter__(self) -> sqlite3.Connection:
-        return self.db
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        with closing(self.db):
-            if exc_type is None:
-                self.db.commit()
+    old = RoomStore(SQLite(path))  # upgrades the old file's schema in place first
+    with old._connect() as src:
+        room_rows = src.execute("SELECT name, created, owner, title, access FROM rooms").fetchall()
+        moderator_rows = src.execute("SELECT room, principal FROM moderators").fetchall()
+    count = 0
+    with store._connect() as db:
+        for row in room_rows:
+            cur = db.execute("INSERT INTO rooms (name, created, owner, title, access) "
+                             "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", tuple(row))
+            count += cur.rowcount
+        for row in moderator_rows:
+            db.execute("INSERT INTO moderators (room, principal) VALUES (?, ?) "
+                       "ON CONFLICT DO NOTHING", tuple(row))
+    os.replace(path, path + ".imported")
+    return count
