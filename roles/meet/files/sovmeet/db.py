@@ -66,9 +66,13 @@ class PostgreSQL(Database):
     def __init__(self, url: str, password: str, *, min_size: int = 1, max_size: int = 8):
         from psycopg_pool import ConnectionPool
 
+        # A connection the server closed (a restart, a restore dropping the database) is
+        # noticed before use and replaced (psycopg_pool 3.2+), not handed to a request.
+        check = getattr(ConnectionPool, "check_connection", None)
+        extra = {"check": check} if check else {}
         self.pool = ConnectionPool(url, kwargs={"password": password or None},
                                    min_size=min_size, max_size=max_size, timeout=10,
-                                   open=True, name="sovmeet")
+                                   open=True, name="sovmeet", **extra)
 
     @contextmanager
     def transaction(self):
