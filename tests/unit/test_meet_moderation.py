@@ -60,6 +60,9 @@ class FakeLiveKit:
             return httpx.Response(401, json={"code": "unauthenticated"})
         if not claims["video"].get("roomAdmin") or claims["video"].get("room") != body["room"]:
             return httpx.Response(403, json={"code": "permission_denied"})
+        if method == "DeleteRoom" and not claims["video"].get("roomCreate"):
+            # LiveKit's rule: deleting a room needs roomCreate, not only roomAdmin.
+            return httpx.Response(401, json={"code": "unauthenticated"})
         self.calls.append((method, body))
         room = self.rooms.get(body["room"], {})
         if method == "ListParticipants":

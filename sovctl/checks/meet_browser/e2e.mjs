@@ -226,6 +226,13 @@ try {
   step('A ended the meeting');
 } catch (err) {
   result.error = String(err && err.stack ? err.stack : err);
+  // What each person saw when it failed, for whoever reads the artifacts.
+  for (const ctx of browser.contexts()) {
+    for (const [i, p] of ctx.pages().entries()) {
+      await p.screenshot({ path: join(cfg.artifacts_dir, `meet-failure-${browser.contexts().indexOf(ctx)}-${i}.png`) })
+        .catch(() => {});
+    }
+  }
 } finally {
   await browser.close();
 }

@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     from .app import create_app
 
     logging.basicConfig(level=cfg.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    # httpx logs every request's URL at INFO: the app logs its own events instead.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # No access log: it would record every participant's address and the rooms they visit.
     uvicorn.run(create_app(cfg), host=cfg.listen_host, port=cfg.listen_port,
                 access_log=False, server_header=False, proxy_headers=True,

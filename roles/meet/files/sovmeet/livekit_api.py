@@ -25,11 +25,15 @@ class NotFound(LiveKitError):
     """No such participant (or room) on the SFU."""
 
 
-def admin_token(api_key: str, api_secret: str, room: str, ttl: int = 60) -> str:
+def admin_token(api_key: str, api_secret: str, room: str, ttl: int = 60,
+                create: bool = False) -> str:
+    """roomAdmin for one room; LiveKit wants roomCreate as well to delete a room."""
     now = int(time.time())
+    grant = {"room": room, "roomAdmin": True}
+    if create:
+        grant["roomCreate"] = True
     return jwt.encode({"iss": api_key, "sub": "sovmeet", "nbf": now - 10, "iat": now,
-                       "exp": now + ttl, "jti": uuid.uuid4().hex,
-                       "video": {"room": room, "roomAdmin": True}},
+                       "exp": now + ttl, "jti": uuid.uuid4().hex, "video": grant},
                       api_secret, algorithm="HS256")
 
 
@@ -46,7 +50,8 @@ class RoomService:
         self.http = http
 
     async def _call(self, method: str, room: str, body: dict) -> dict:
-        headers = {"Authorization": "Bearer " + admin_token(self.api_key, self.api_secret, room)}
+        token = admin_token(self.api_key, self.api_secret, room, create=method == "DeleteRoom")
+        headers = {"Authorization": "Bearer " + token}
         try:
             resp = await self.http.post(self.base + method, json=dict(body, room=room),
                                         headers=headers, timeout=10)

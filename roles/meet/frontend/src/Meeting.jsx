@@ -280,12 +280,12 @@ function Stage({ room, grant }) {
             <button type="button" id="tab-people" className="lk-button" aria-pressed={panel === 'people'} onClick={() => setPanel('people')}>{t('peopleTab')}</button>
             <button type="button" id="tab-chat" className="lk-button sovmeet-chat-toggle" aria-pressed={panel === 'chat'} onClick={() => setPanel('chat')}>{t('chat')}</button>
           </nav>
-          {panel === 'people'
-            ? <>
-                {moderator && <ModeratorTools room={room} myRole={myRole} access={access} setAccess={setAccess} report={setToast} />}
-                <Participants room={room} myRole={myRole} report={setToast} />
-              </>
-            : <Chat />}
+          {/* Both panels stay mounted: messages arrive while the people panel is shown. */}
+          <div hidden={panel !== 'people'}>
+            {moderator && <ModeratorTools room={room} myRole={myRole} access={access} setAccess={setAccess} report={setToast} />}
+            <Participants room={room} myRole={myRole} report={setToast} />
+          </div>
+          <div hidden={panel !== 'chat'}><Chat /></div>
         </aside>
       </div>
       <footer className="lk-control-bar sovmeet-controls">
