@@ -11,13 +11,9 @@ the deployment's internal CA is trusted through an NSS database, never by ignori
 from __future__ import annotations
 
 import base64
-import contextlib
-import hashlib
-import ipaddress
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -27,73 +23,24 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from sovctl.checks import context
+from sovctl.checks.meet_client import (
+    API,
+    artifacts_dir,
+    browser_runtime,
+    get,
+    is_ip,
+    names_resolve_to,
+    pinned,
+    post,
+    service_address,
+    session_cookie,
+    user_cookie,
+)
 
 MEET_HOSTS = context.host_names("meet")
 pytestmark = pytest.mark.skipif(not MEET_HOSTS, reason="no host in group 'meet'")
 
-BROWSER_DIR = Path(__file__).resolve().parent / "meet_browser"
 CHROMIUM = os.environ.get("SOVCTL_CHROMIUM", "/usr/bin/chromium")
-SESSION_COOKIE = "sovmeet_session"
-API = {"X-Sovmeet-Request": "1"}
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "sovctl"
-
-
-def _artifacts_dir() -> Path:
-    scenario = os.environ.get("MOLECULE_SCENARIO_DIRECTORY")
-    path = Path(scenario) / "artifacts" if scenario else Path(".sovctl") / "artifacts" / "meet"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-@contextlib.contextmanager
-def _names_resolve_to(mapping: dict[str, str]):
-    """The service names resolve to the test host for the requests in this block only."""
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host, *args, **kwargs):
-        return real(mapping.get(host, host), *args, **kwargs)
-
-    socket.getaddrinfo = getaddrinfo
-    try:
-        yield
-    finally:
-        socket.getaddrinfo = real
-
-
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
-def _service_address(group: str, fallback: str) -> str:
-    """Where a service's public name points: the edge of its group's first host."""
-    hosts = context.hosts(group)
-    return context.address_of(hosts[0].name) if hosts else fallback
-
-
-def _pinned(mapping: dict[str, str]) -> dict[str, str]:
-    """Each service name with the address the checks and the browser use for it.
-
-    A name DNS resolves here (a production inventory) keeps its DNS address, as users
-    resolve it; a name it does not (test hosts) points at the host serving it. The
-    browser resolves nothing else, so no page can load from outside the deployment.
-    """
-    out = {}
-    for name, fallback in mapping.items():
-        if not name or _is_ip(name):
-            continue
-        try:
-            out[name] = socket.getaddrinfo(name, 443, type=socket.SOCK_STREAM)[0][4][0]
-        except OSError:
-            out[name] = fallback
-    return out
 
 
 @pytest.fixture(scope="module", params=MEET_HOSTS)
@@ -108,20 +55,20 @@ def meet(request):
     issuer = settings["oidc_issuer"]
     rtc = urlsplit(settings["livekit_url"]).hostname
     services = [public, urlsplit(issuer).hostname, rtc]
-    names = _pinned({
+    names = pinned({
         public: address,
-        urlsplit(issuer).hostname: _service_address("identity", address),
-        rtc: _service_address("conferencing", address)})
+        urlsplit(issuer).hostname: service_address("identity", address),
+        rtc: service_address("conferencing", address)})
     # Services reached by address (the sandbox has no DNS): the browser may reach exactly
     # these addresses besides the pinned names.
-    addresses = sorted({s for s in services if s and _is_ip(s)})
+    addresses = sorted({s for s in services if s and is_ip(s)})
     ca = host.check_output("cat /etc/ssl/sovctl/ca.crt")
     tmp = Path(tempfile.mkdtemp(prefix="sovctl-meet-"))
     (tmp / "ca.crt").write_text(ca + "\n")
     identity = context.hosts("identity")
     users = [u for u in (identity[0].vars.get("keycloak_users") or []) if isinstance(u, dict)]
     password = context.resolve(identity[0], "vault_sandbox_user_password") if identity else None
-    with _names_resolve_to(names):
+    with names_resolve_to(names):
         yield {
             "name": request.param, "host": host, "address": address, "domain": domain,
             "url": settings["public_url"], "issuer": issuer, "names": names,
@@ -130,40 +77,6 @@ def meet(request):
             "users": [(u["username"], password) for u in users[:2]],
         }
     shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _session_cookie(secret: str, data: dict, signed_at: float | None = None) -> str:
-    """A session cookie as the app's SessionMiddleware (itsdangerous) signs it."""
-    import itsdangerous
-
-    class At(itsdangerous.TimestampSigner):
-        def get_timestamp(self):
-            return int(signed_at if signed_at is not None else time.time())
-
-    payload = base64.b64encode(json.dumps(data).encode())
-    return At(secret).sign(payload).decode()
-
-
-def _user_cookie(meet, *, signed_at=None, exp_in=3600, user_id="check0000000000000000") -> str:
-    return _session_cookie(meet["settings"]["session_secret"],
-                           {"user": {"id": user_id, "name": "Check",
-                                     "exp": int(time.time()) + exp_in}}, signed_at)
-
-
-def _get(meet, path, cookie=None, **kw):
-    import requests
-
-    cookies = {SESSION_COOKIE: cookie} if cookie else None
-    return requests.get(meet["url"] + path, cookies=cookies, verify=meet["ca"],
-                        allow_redirects=False, timeout=15, **kw)
-
-
-def _post(meet, path, cookie=None, **kw):
-    import requests
-
-    cookies = {SESSION_COOKIE: cookie} if cookie else None
-    return requests.post(meet["url"] + path, cookies=cookies, verify=meet["ca"],
-                         allow_redirects=False, timeout=15, headers=API, **kw)
 
 
 # ------------------------------------------------------------------ the service on the host
@@ -197,7 +110,7 @@ def test_unit_is_hardened(meet):
 
 def test_frontend_is_self_hosted(meet):
     """The built bundle names no host outside the deployment for anything it loads."""
-    index = _get(meet, "/", cookie=_user_cookie(meet))
+    index = get(meet, "/", cookie=user_cookie(meet))
     assert index.status_code == 200
     assert "https://" not in index.text and "http://" not in index.text
     csp = index.headers["content-security-policy"]
@@ -210,41 +123,41 @@ def test_not_logged_in_is_sent_to_keycloak(meet):
     # With guests allowed, a room link opens the pre-join page instead (a guest may join).
     guests = meet["settings"]["allow_guests"]
     for path in ("/", "/login?next=/r/abc-defg-hij") if guests else ("/", "/r/abc-defg-hij"):
-        resp = _get(meet, path)
+        resp = get(meet, path)
         assert resp.status_code == 302, path
         location = resp.headers["location"]
         assert location.startswith(meet["issuer"] + "/protocol/openid-connect/auth?"), location
         query = parse_qs(urlsplit(location).query)
         assert query["code_challenge_method"] == ["S256"]
         assert query["redirect_uri"] == [meet["url"] + "/auth/callback"]
-    assert _post(meet, "/api/rooms").status_code == 401
+    assert post(meet, "/api/rooms").status_code == 401
     if guests:
-        assert _get(meet, "/r/abc-defg-hij").status_code == 404  # unknown room, guest or not
+        assert get(meet, "/r/abc-defg-hij").status_code == 404  # unknown room, guest or not
 
 
 def test_forged_session_is_refused(meet):
     forged = [
-        _session_cookie("not-the-key-" + "x" * 40, {"user": {"id": "m", "name": "Mallory",
+        session_cookie("not-the-key-" + "x" * 40, {"user": {"id": "m", "name": "Mallory",
                                                              "exp": int(time.time()) + 3600}}),
         base64.b64encode(b'{"user": {"id": "m", "name": "M", "exp": 9999999999}}').decode()
         + ".ZZZZZZ.ZZZZZZZZZZZZ",
     ]
     for cookie in forged:
-        resp = _get(meet, "/", cookie=cookie)
+        resp = get(meet, "/", cookie=cookie)
         assert resp.status_code == 302
         assert resp.headers["location"].startswith(meet["issuer"])
-        assert _post(meet, "/api/rooms", cookie=cookie).status_code == 401
+        assert post(meet, "/api/rooms", cookie=cookie).status_code == 401
 
 
 def test_expired_session_is_refused(meet):
     # Control: a session the app signed now is accepted, so the refusals below are about time.
-    assert _get(meet, "/", cookie=_user_cookie(meet)).status_code == 200
+    assert get(meet, "/", cookie=user_cookie(meet)).status_code == 200
     lifetime = int(meet["settings"]["session_lifetime"])
-    old = _user_cookie(meet, signed_at=time.time() - lifetime - 60)
-    assert _get(meet, "/", cookie=old).status_code == 302
-    assert _post(meet, "/api/rooms", cookie=old).status_code == 401
-    ended = _user_cookie(meet, exp_in=-60)
-    assert _get(meet, "/", cookie=ended).status_code == 302
+    old = user_cookie(meet, signed_at=time.time() - lifetime - 60)
+    assert get(meet, "/", cookie=old).status_code == 302
+    assert post(meet, "/api/rooms", cookie=old).status_code == 401
+    ended = user_cookie(meet, exp_in=-60)
+    assert get(meet, "/", cookie=ended).status_code == 302
 
 
 @pytest.mark.parametrize("path, status, text", [
@@ -258,7 +171,7 @@ def test_expired_session_is_refused(meet):
     ("/r/caf%C3%A9", 400, "lower-case letters"),
 ])
 def test_bad_room_links_give_a_clear_page(meet, path, status, text):
-    resp = _get(meet, path, cookie=_user_cookie(meet))
+    resp = get(meet, path, cookie=user_cookie(meet))
     assert resp.status_code == status, resp.text[:300]
     assert resp.headers["content-type"].startswith("text/html")
     assert text in resp.text
@@ -269,9 +182,9 @@ def test_forged_or_expired_livekit_tokens_are_refused(meet):
     import jwt
     import requests
 
-    cookie = _user_cookie(meet)
-    room = _post(meet, "/api/rooms", cookie=cookie).json()["room"]
-    grant = _post(meet, f"/api/rooms/{room}/token", cookie=cookie)
+    cookie = user_cookie(meet)
+    room = post(meet, "/api/rooms", cookie=cookie).json()["room"]
+    grant = post(meet, f"/api/rooms/{room}/token", cookie=cookie)
     assert grant.status_code == 200
     token = grant.json()["token"]
     validate = "https://" + urlsplit(grant.json()["url"]).hostname + "/rtc/validate"
@@ -292,23 +205,6 @@ def test_forged_or_expired_livekit_tokens_are_refused(meet):
 
 # ------------------------------------------------------------------ two users in a browser
 
-def _browser_runtime() -> Path:
-    """playwright-core from the committed lockfile, installed once per lockfile hash."""
-    lock = (BROWSER_DIR / "package-lock.json").read_bytes()
-    key = hashlib.sha256(lock + (BROWSER_DIR / "package.json").read_bytes()).hexdigest()[:16]
-    work = _cache_dir() / "meet-browser" / key
-    if not (work / "node_modules" / "playwright-core").is_dir():
-        if not shutil.which("npm"):
-            pytest.skip("npm is not installed: the browser test needs Node.js 20+ and npm")
-        work.mkdir(parents=True, exist_ok=True)
-        for name in ("package.json", "package-lock.json"):
-            shutil.copy2(BROWSER_DIR / name, work / name)
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=work, check=True,
-                       capture_output=True, text=True, timeout=600)
-    shutil.copy2(BROWSER_DIR / "e2e.mjs", work / "e2e.mjs")
-    return work
-
-
 @pytest.fixture(scope="module")
 def browser_run(meet):
     if not Path(CHROMIUM).exists():
@@ -317,14 +213,14 @@ def browser_run(meet):
         pytest.skip("certutil is not installed (apt-get install libnss3-tools)")
     if len(meet["users"]) < 2 or not meet["users"][0][1]:
         pytest.skip("the inventory declares fewer than two keycloak_users with a password")
-    work = _browser_runtime()
+    work = browser_runtime()
     home = meet["tmp"] / "home"
     nssdb = home / ".pki" / "nssdb"
     nssdb.mkdir(parents=True)
     subprocess.run(["certutil", "-N", "-d", f"sql:{nssdb}", "--empty-password"], check=True)
     subprocess.run(["certutil", "-A", "-d", f"sql:{nssdb}", "-n", "sovctl internal CA",
                     "-t", "C,,", "-i", meet["ca"]], check=True)
-    artifacts = _artifacts_dir()
+    artifacts = artifacts_dir()
     config = meet["tmp"] / "e2e.json"
     config.write_text(json.dumps({
         "chromium": CHROMIUM, "meet_url": meet["url"], "resolve": meet["names"],
@@ -455,11 +351,11 @@ def test_logs_nothing_personal(meet, browser_run):
 def test_moderation_by_others_is_refused(meet):
     """Only the room's owner and moderators moderate: a participant, the owner of another
     room and a forged session are refused before anything reaches LiveKit."""
-    owner, other = _user_cookie(meet), _user_cookie(meet, user_id="check1111111111111111")
-    room = _post(meet, "/api/rooms", cookie=owner, json={"access": "restricted"}).json()["room"]
-    other_room = _post(meet, "/api/rooms", cookie=other).json()["room"]
+    owner, other = user_cookie(meet), user_cookie(meet, user_id="check1111111111111111")
+    room = post(meet, "/api/rooms", cookie=owner, json={"access": "restricted"}).json()["room"]
+    other_room = post(meet, "/api/rooms", cookie=other).json()["room"]
     someone = "u-" + "ab" * 10 + "-abcdef"
-    forged = _session_cookie("not-the-key-" + "x" * 40,
+    forged = session_cookie("not-the-key-" + "x" * 40,
                              {"user": {"id": "check0000000000000000", "name": "M",
                                        "exp": int(time.time()) + 3600}})
     refusals = []
@@ -476,30 +372,30 @@ def test_moderation_by_others_is_refused(meet):
         (owner, f"/api/rooms/{room}/participants/{someone}/mute", 404),
         (owner, f"/api/rooms/{room}/participants/nobody%3Cscript%3E/remove", 400),
     ]:
-        resp = _post(meet, path, cookie=cookie, json={"access": "public"})
+        resp = post(meet, path, cookie=cookie, json={"access": "public"})
         refusals.append((path.split(room)[-1], resp.status_code, resp.json().get("error")))
         assert resp.status_code == expected, (path, resp.status_code, resp.text)
         assert "Traceback" not in resp.text
     print("refused:", *refusals, sep="\n  ")
     assert refusals[0][2] == "only the room's owner and moderators can do this"
-    assert _get(meet, f"/api/rooms/{room}", cookie=owner, headers=API).json()["access"] \
+    assert get(meet, f"/api/rooms/{room}", cookie=owner, headers=API).json()["access"] \
         == "restricted"  # the other user's settings change did not happen
     for cookie, name in ((owner, room), (other, other_room)):
-        assert _post(meet, f"/api/rooms/{name}/delete", cookie=cookie).status_code == 200
+        assert post(meet, f"/api/rooms/{name}/delete", cookie=cookie).status_code == 200
 
 
 def test_bad_input_gets_a_clear_answer(meet):
     """Over-long names and titles, and a flood of lobby requests from one client (429)."""
-    owner = _user_cookie(meet)
-    too_long = _post(meet, "/api/rooms", cookie=owner, json={"title": "x" * 500})
+    owner = user_cookie(meet)
+    too_long = post(meet, "/api/rooms", cookie=owner, json={"title": "x" * 500})
     assert too_long.status_code == 400 and "1 to 80" in too_long.json()["error"]
-    room = _post(meet, "/api/rooms", cookie=owner, json={"access": "restricted"}).json()["room"]
+    room = post(meet, "/api/rooms", cookie=owner, json={"access": "restricted"}).json()["room"]
     try:
         if not meet["settings"]["allow_guests"]:
             pytest.skip("guests are not allowed here: the lobby flood needs guests")
-        name = _post(meet, f"/api/rooms/{room}/token", json={"guest_name": "G" * 41})
+        name = post(meet, f"/api/rooms/{room}/token", json={"guest_name": "G" * 41})
         assert name.status_code == 400 and "1 to 40" in name.json()["error"]
-        codes = [_post(meet, f"/api/rooms/{room}/token", json={"guest_name": f"Guest {i}"})
+        codes = [post(meet, f"/api/rooms/{room}/token", json={"guest_name": f"Guest {i}"})
                  for i in range(40)]
         assert {c.status_code for c in codes[:20]} == {202}
         limited = [c for c in codes if c.status_code == 429]
@@ -507,4 +403,4 @@ def test_bad_input_gets_a_clear_answer(meet):
         assert "wait a minute" in limited[0].json()["error"]
     finally:
         # Deleting the room drops its lobby, so the address may ask again at once.
-        assert _post(meet, f"/api/rooms/{room}/delete", cookie=owner).status_code == 200
+        assert post(meet, f"/api/rooms/{room}/delete", cookie=owner).status_code == 200

@@ -1,0 +1,135 @@
+"""What the meeting app's checks use to reach it: pinned names, signed session cookies,
+HTTP calls with the deployment's CA, and the browser driver's runtime (playwright-core
+from the committed lockfile, installed once per lockfile hash)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import ipaddress
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from sovctl.checks import context
+
+BROWSER_DIR = Path(__file__).resolve().parent / "meet_browser"
+SESSION_COOKIE = "sovmeet_session"
+API = {"X-Sovmeet-Request": "1"}
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "sovctl"
+
+
+def artifacts_dir() -> Path:
+    scenario = os.environ.get("MOLECULE_SCENARIO_DIRECTORY")
+    path = Path(scenario) / "artifacts" if scenario else Path(".sovctl") / "artifacts" / "meet"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def names_resolve_to(mapping: dict[str, str]):
+    """The service names resolve to the test host for the requests in this block only."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        return real(mapping.get(host, host), *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo
+    try:
+        yield
+    finally:
+        socket.getaddrinfo = real
+
+
+def is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def service_address(group: str, fallback: str) -> str:
+    """Where a service's public name points: the edge of its group's first host."""
+    hosts = context.hosts(group)
+    return context.address_of(hosts[0].name) if hosts else fallback
+
+
+def pinned(mapping: dict[str, str]) -> dict[str, str]:
+    """Each service name with the address the checks and the browser use for it.
+
+    A name DNS resolves here (a production inventory) keeps its DNS address, as users
+    resolve it; a name it does not (test hosts) points at the host serving it. The
+    browser resolves nothing else, so no page can load from outside the deployment.
+    """
+    out = {}
+    for name, fallback in mapping.items():
+        if not name or is_ip(name):
+            continue
+        try:
+            out[name] = socket.getaddrinfo(name, 443, type=socket.SOCK_STREAM)[0][4][0]
+        except OSError:
+            out[name] = fallback
+    return out
+
+
+def session_cookie(secret: str, data: dict, signed_at: float | None = None) -> str:
+    """A session cookie as the app's SessionMiddleware (itsdangerous) signs it."""
+    import itsdangerous
+
+    class At(itsdangerous.TimestampSigner):
+        def get_timestamp(self):
+            return int(signed_at if signed_at is not None else time.time())
+
+    payload = base64.b64encode(json.dumps(data).encode())
+    return At(secret).sign(payload).decode()
+
+
+def user_cookie(meet, *, signed_at=None, exp_in=3600, user_id="check0000000000000000") -> str:
+    return session_cookie(meet["settings"]["session_secret"],
+                           {"user": {"id": user_id, "name": "Check",
+                                     "exp": int(time.time()) + exp_in}}, signed_at)
+
+
+def get(meet, path, cookie=None, **kw):
+    import requests
+
+    cookies = {SESSION_COOKIE: cookie} if cookie else None
+    return requests.get(meet["url"] + path, cookies=cookies, verify=meet["ca"],
+                        allow_redirects=False, timeout=15, **kw)
+
+
+def post(meet, path, cookie=None, **kw):
+    import requests
+
+    cookies = {SESSION_COOKIE: cookie} if cookie else None
+    return requests.post(meet["url"] + path, cookies=cookies, verify=meet["ca"],
+                         allow_redirects=False, timeout=15, headers=API, **kw)
+
+
+def browser_runtime() -> Path:
+    """playwright-core from the committed lockfile, installed once per lockfile hash."""
+    lock = (BROWSER_DIR / "package-lock.json").read_bytes()
+    key = hashlib.sha256(lock + (BROWSER_DIR / "package.json").read_bytes()).hexdigest()[:16]
+    work = cache_dir() / "meet-browser" / key
+    if not (work / "node_modules" / "playwright-core").is_dir():
+        if not shutil.which("npm"):
+            pytest.skip("npm is not installed: the browser test needs Node.js 20+ and npm")
+        work.mkdir(parents=True, exist_ok=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copy2(BROWSER_DIR / name, work / name)
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=work, check=True,
+                       capture_output=True, text=True, timeout=600)
+    shutil.copy2(BROWSER_DIR / "e2e.mjs", work / "e2e.mjs")
+    return work
