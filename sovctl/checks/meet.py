@@ -300,6 +300,12 @@ def test_a_removed_participant_leaves_and_cannot_rejoin(browser_run):
     assert browser_run["meeting_ended"] is True
 
 
+def test_the_owner_renames_and_deletes_the_room_from_my_rooms(browser_run):
+    assert not browser_run.get("error"), _report(browser_run)
+    assert browser_run["my_rooms"] == {"listed": "Budget review", "renamed": "Budget 2027",
+                                       "deleted": True, "link_after_delete": 404}
+
+
 def test_a_french_browser_sees_french(browser_run):
     assert not browser_run.get("error"), _report(browser_run)
     assert browser_run["french"] == {

@@ -224,6 +224,24 @@ try {
   await a.waitForSelector('[data-state="ended"]', { timeout: 30000 });
   result.meeting_ended = true;
   step('A ended the meeting');
+
+  // My rooms: A finds the room on the start page, renames it, then deletes it.
+  await a.goto(cfg.meet_url + '/', { timeout });
+  const roomName = new URL(result.link).pathname.split('/').pop();
+  const mine = `.sovmeet-room-row[data-room="${roomName}"]`;
+  result.my_rooms = { listed: await text(a, `${mine} .sovmeet-room-title`) };
+  await a.click(`${mine} .sovmeet-rename`);
+  await a.fill(`${mine} .sovmeet-title-input`, 'Budget 2027');
+  await a.click(`${mine} button[type="submit"]`);
+  await a.waitForFunction((sel) => document.querySelector(sel)?.textContent === 'Budget 2027',
+    `${mine} .sovmeet-room-title`, { timeout: 15000 });
+  result.my_rooms.renamed = await text(a, `${mine} .sovmeet-room-title`);
+  await a.click(`${mine} .sovmeet-delete`);
+  await a.waitForSelector(mine, { state: 'detached', timeout: 15000 });
+  result.my_rooms.deleted = true;
+  const gone = await a.goto(result.link, { timeout });
+  result.my_rooms.link_after_delete = gone.status();
+  step('A renamed and deleted the room from My rooms');
 } catch (err) {
   result.error = String(err && err.stack ? err.stack : err);
   // What each person saw when it failed, for whoever reads the artifacts.
