@@ -34,14 +34,15 @@ import argparse
 import base64
 import hashlib
 import hmac
-import os
 import re
 import statistics
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from target import use_inventory  # noqa: E402  (beside this file)
+
 PEER_PORT = 3480
 SAVE = "/var/lib/sovctl-bench/coturn"
 DROPIN = "/etc/systemd/system/coturn.service.d"
@@ -117,8 +118,8 @@ def load(client, turn_addr: str, peer: str, secret: str, args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-i", "--inventory", default=os.environ.get(
-        "SOVCTL_VERIFY_INVENTORY", str(ROOT / "inventories" / "sandbox")))
+    parser.add_argument("-i", "--inventory",
+                        help="default: $SOVCTL_VERIFY_INVENTORY, else the sandbox")
     parser.add_argument("--clients", type=int, default=40)
     parser.add_argument("--messages", type=int, default=500)
     parser.add_argument("--length", type=int, default=1000, help="bytes per message")
@@ -129,10 +130,7 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.clients <= 200 or not 1 <= args.messages <= 5000:
         parser.error("bounded: 1-200 clients, 1-5000 messages")
-    os.environ["SOVCTL_VERIFY_INVENTORY"] = str(Path(args.inventory).resolve())
-    vault = Path(args.inventory) / ".vault-pass"
-    if vault.is_file():
-        os.environ.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(vault.resolve()))
+    use_inventory(args.inventory)
 
     from sovctl.checks import context
 

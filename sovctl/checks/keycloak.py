@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 import secrets
+import shlex
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -40,6 +42,34 @@ def kc(request):
                       if isinstance(u, dict)},
             "upgraded_from": inv_host.vars.get("keycloak_previous_version"),
         }
+
+
+def admin(host_name: str, method: str, path: str, body: dict | None = None,
+          ok=("2",)) -> tuple[str, str]:
+    """Keycloak's admin REST API, called on the host itself (port 8080 is loopback only)
+    with a fresh admin token; (HTTP status, body). Statuses not starting with one of
+    ``ok`` fail the caller."""
+    inv_host = context.inventory().hosts[host_name]
+    user = context.resolve(inv_host, "keycloak_admin_user") or "sovctl-admin"
+    # keycloak_admin_password is a role default: the inventory holds the vault's value.
+    password = (context.resolve(inv_host, "keycloak_admin_password")
+                or context.resolve(inv_host, "vault_keycloak_admin_password"))
+    host = context.testinfra_host(host_name)
+    base = "http://127.0.0.1:8080"
+    token = json.loads(host.check_output(
+        "curl -fsS " + " ".join(shlex.quote(a) for a in [
+            "-d", "grant_type=password", "-d", "client_id=admin-cli",
+            "--data-urlencode", f"username={user}", "--data-urlencode", f"password={password}",
+            f"{base}/realms/master/protocol/openid-connect/token"])))["access_token"]
+    args = ["-sS", "-o", "/dev/stdout", "-w", "\\n%{http_code}", "-X", method,
+            "-H", f"Authorization: Bearer {token}", "-H", "Content-Type: application/json"]
+    if body is not None:
+        args += ["--data-binary", json.dumps(body)]
+    out = host.check_output("curl " + " ".join(shlex.quote(a) for a in [*args, base + path]))
+    text, _, status = out.rpartition("\n")
+    status = status.strip()
+    assert status.startswith(tuple(ok)), f"{method} {path}: HTTP {status} {text[:500]}"
+    return status, text
 
 
 def _discovery(kc):
