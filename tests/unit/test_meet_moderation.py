@@ -279,7 +279,8 @@ def test_moderation_by_others_is_refused(meeting, tmp_path):
         (bob, f"/api/rooms/{room}/end", 403),
         (carol, f"/api/rooms/{room}/participants/{bob_id}/remove", 403),  # owner of another room
         (carol, f"/api/rooms/{carol_room}/participants/{bob_id}/remove", 404),  # not in hers
-        (forged, f"/api/rooms/{room}/participants/{bob_id}/mute", 401),
+        (forged, f"/api/rooms/{room}/participants/{bob_id}/mute", 403),
+        (forged, f"/api/rooms/{room}/settings", 403),
         (alice, f"/api/rooms/{room}/participants/nobody/mute", 400),
         (alice, f"/api/rooms/{room}/participants/{bob_id[:-6]}aaaaaa/mute", 404),
     ]:

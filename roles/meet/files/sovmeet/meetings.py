@@ -108,7 +108,13 @@ def routes(cfg: Config, store: rooms.RoomStore, sfu: livekit_api.RoomService, *,
             if refused:
                 return refused
             principal, user = who(request)
-            if (signed_in or moderator or owner) and user is None:
+            if (moderator or owner) and user is None:
+                # No valid session (none, forged or expired) never moderates: refused, and
+                # told where to sign in.
+                log.warning("refused: %s without a valid session", handler.__name__)
+                return _error(403, NOT_OWNER if owner else NOT_MODERATOR,
+                              login=cfg.public_url + "/")
+            if signed_in and user is None:
                 return _error(401, "sign in first", login=cfg.public_url + "/")
             found = None
             if room:
