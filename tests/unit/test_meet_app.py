@@ -487,3 +487,19 @@ def test_every_string_of_the_interface_is_translated():
     # Plurals are objects with the forms each language needs.
     for key in ("hands", "people"):
         assert re.search(rf"^  {key}: \{{ one: .*, other: .* \}},$", text, re.M)
+
+
+def test_an_unreachable_database_gets_a_clear_503(client, idp, monkeypatch):
+    """The rooms database down (or dropped, before a restore): the API answers 503 with
+    a sentence, pages a 503 page; no traceback, no 500."""
+    room = new_room(logged_in(client, idp))
+    from sovmeet import db
+
+    def down():
+        raise db.Unavailable("PoolTimeout")
+
+    monkeypatch.setattr(client.app.state.rooms.db, "transaction", down)
+    api = client.get(f"/api/rooms/{room}", headers=API)
+    assert api.status_code == 503 and "cannot reach its database" in api.json()["error"]
+    page = client.get(f"/r/{room}")
+    assert page.status_code == 503 and "Traceback" not in page.text

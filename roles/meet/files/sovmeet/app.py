@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import livekit_api, meetings, oidc, rooms
+from . import db, livekit_api, meetings, oidc, rooms
 from .config import Config
 from .pages import error_page
 
@@ -181,6 +181,14 @@ def create_app(cfg: Config, http: httpx.AsyncClient | None = None) -> Starlette:
         log.error("internal error: %s", type(exc).__name__)
         return _page(500, "Something went wrong", "The meeting service hit an internal error.")
 
+    async def database_unavailable(request: Request, exc: Exception) -> Response:
+        log.error("the rooms database cannot be reached (%s)", exc)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": "the meeting service cannot reach its database; "
+                                          "try again in a moment"}, status_code=503)
+        return _page(503, "Meetings are unavailable",
+                     "The meeting service cannot reach its database. Try again in a moment.")
+
     routes = [
         Route("/", home),
         Route("/r/{room}", room_page),
@@ -231,6 +239,7 @@ def create_app(cfg: Config, http: httpx.AsyncClient | None = None) -> Starlette:
                        same_site="lax", https_only=True),
         ],
         exception_handlers={HTTPException: http_error, 404: not_found, 500: server_error,
+                            db.Unavailable: database_unavailable,
                             Exception: server_error},
     )
     app.state.config = cfg

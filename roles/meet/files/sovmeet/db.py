@@ -12,6 +12,10 @@ import sqlite3
 from contextlib import closing, contextmanager
 
 
+class Unavailable(RuntimeError):
+    """The database cannot be reached (down, restarting, or its database dropped)."""
+
+
 class Database:
     """Transactions: `with db.transaction() as tx: tx.execute(sql, params)`; committed when
     the block ends without an exception, rolled back otherwise."""
@@ -77,8 +81,14 @@ class PostgreSQL(Database):
     @contextmanager
     def transaction(self):
         # The pool's connection block commits on success and rolls back on an exception.
-        with self.pool.connection() as conn:
-            yield _PgTx(conn)
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            with self.pool.connection() as conn:
+                yield _PgTx(conn)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise Unavailable(type(exc).__name__) from exc
 
     def columns(self, tx, table: str) -> set[str]:
         rows = tx.execute("SELECT column_name FROM information_schema.columns "
