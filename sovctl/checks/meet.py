@@ -256,7 +256,7 @@ def test_the_lobby_admits_and_denies(meet, browser_run):
     assert not browser_run.get("error"), _report(browser_run)
     waiting = sorted((w["kind"], w["name"]) for w in browser_run["lobby_seen_by_a"])
     assert waiting == [("guest", "Gwen (guest)"), ("member", browser_run["hand_seen"])], waiting
-    assert browser_run["guest_denied"] == "You were not let in"
+    assert browser_run["guest_denied"] == "Sie wurden nicht eingelassen"
     assert browser_run["b_joined_without_reload"] is True
 
 
@@ -311,6 +311,23 @@ def test_a_french_browser_sees_french(browser_run):
     assert browser_run["french"] == {
         "home": "Nouvelle réunion", "prejoin": "Rejoindre", "lobby": "En attente d’admission",
         "room": {"hand": "✋ Lever la main", "chat": "Discussion"}}
+
+
+def test_a_guest_joins_with_camera_and_microphone_off(browser_run):
+    """Denied once, the guest asks again with both off in the pre-join screen, is
+    admitted, is listed with microphone and camera off, and still sees the owner."""
+    assert not browser_run.get("error"), _report(browser_run)
+    assert browser_run["guest_toggles"] == {"camera": "false", "microphone": "false"}
+    assert browser_run["guest_in_room"] == {"mic": "off", "cam": "off"}
+    assert browser_run["guest_sees_a"]["ok"], browser_run["guest_sees_a"]
+
+
+def test_a_german_browser_sees_german(browser_run):
+    assert not browser_run.get("error"), _report(browser_run)
+    assert browser_run["german"] == {
+        "prejoin": "Beitreten", "lobby": "Warten auf Einlass",
+        "room": {"hand": "✋ Hand heben", "chat": "Chat"},
+        "ended": "Die Besprechung ist beendet"}
 
 
 def test_screen_sharing_reaches_the_other_user(browser_run):
@@ -372,8 +389,9 @@ def test_moderation_by_others_is_refused(meet):
         (other, f"/api/rooms/{room}/end", 403),
         (other, f"/api/rooms/{room}/lobby/x/admit", 403),
         (other, f"/api/rooms/{room}/settings", 403),
-        (forged, f"/api/rooms/{room}/participants/{someone}/mute", 401),
-        (None, f"/api/rooms/{room}/end", 401),
+        (forged, f"/api/rooms/{room}/participants/{someone}/mute", 403),
+        (forged, f"/api/rooms/{room}/end", 403),
+        (None, f"/api/rooms/{room}/end", 403),
         # The owner: an unknown participant (LiveKit's own answer) and a malformed id.
         (owner, f"/api/rooms/{room}/participants/{someone}/mute", 404),
         (owner, f"/api/rooms/{room}/participants/nobody%3Cscript%3E/remove", 400),

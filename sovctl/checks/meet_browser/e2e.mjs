@@ -1,9 +1,11 @@
 // Three people meet in Debian's headless chromium (fake camera and microphone), as on a
 // working day: A (English) signs in through Keycloak's page and creates a restricted room;
 // B (a browser set to French) signs in from the start page and opens the link; a guest
-// opens it without an account. B and the guest wait in the lobby; A admits B and denies the
-// guest. A and B see each other's video, hear each other, chat; B raises a hand and reacts;
-// A mutes B, A shares a screen, A removes B (whose rejoin is refused) and ends the meeting.
+// opens it without an account, in a browser set to German. B and the guest wait in the
+// lobby; A admits B and denies the guest. A and B see each other's video, hear each other,
+// chat; B raises a hand and reacts; A mutes B, A shares a screen, A removes B (whose rejoin
+// is refused). The guest asks again with camera and microphone off, is admitted and sees
+// A's video; A ends the meeting for both.
 // Prints one JSON object.
 //
 //   node e2e.mjs CONFIG.json
@@ -89,7 +91,7 @@ try {
   const ctx = {
     A: await browser.newContext({ ...opts, locale: 'en-GB' }),
     B: await browser.newContext({ ...opts, locale: 'fr-FR' }),
-    G: await browser.newContext({ ...opts, locale: 'en-GB' }),
+    G: await browser.newContext({ ...opts, locale: 'de-DE' }),
   };
   const pages = {};
   for (const [who, c] of Object.entries(ctx)) {
@@ -136,6 +138,7 @@ try {
   step('the guest opens the link');
   await g.goto(result.link, { timeout });
   await g.fill('#display-name', 'Gwen');
+  result.german = { prejoin: await text(g, '#join') };
   await g.click('#join');
   await g.waitForSelector('[data-state="waiting"]', { timeout });
   step('the guest waits in the lobby');
@@ -220,10 +223,34 @@ try {
   result.b_rejoin_refused = true;
   step('A removed B; B cannot rejoin');
 
+  // The guest asks again, camera and microphone off in the pre-join screen; A admits.
+  await g.goto(result.link, { timeout });
+  await g.fill('#display-name', 'Gwen');
+  await g.click('#prejoin-camera');
+  await g.click('#prejoin-microphone');
+  result.guest_toggles = {
+    camera: await g.getAttribute('#prejoin-camera', 'aria-pressed'),
+    microphone: await g.getAttribute('#prejoin-microphone', 'aria-pressed'),
+  };
+  await g.click('#join');
+  await g.waitForSelector('[data-state="waiting"]', { timeout });
+  result.german.lobby = await text(g, '[data-state="waiting"] h1');
+  await a.click('.sovmeet-lobby li[data-kind="guest"] .sovmeet-admit', { timeout: 30000 });
+  await g.waitForSelector('#room-link', { timeout });
+  const gRow = row('Gwen (guest)');
+  await a.waitForSelector(gRow, { timeout: 30000 });
+  result.guest_in_room = { mic: await a.getAttribute(gRow, 'data-mic'),
+    cam: await a.getAttribute(gRow, 'data-cam') };
+  result.guest_sees_a = await remoteVideo(g);
+  result.german.room = { hand: await text(g, '#raise-hand'), chat: await text(g, '#tab-chat') };
+  step(`the guest joined with camera and microphone off (${JSON.stringify(result.guest_in_room)})`);
+
   await a.click('#end-meeting');
   await a.waitForSelector('[data-state="ended"]', { timeout: 30000 });
+  await g.waitForSelector('[data-state="ended"]', { timeout: 30000 });
+  result.german.ended = await text(g, '[data-state="ended"] h1');
   result.meeting_ended = true;
-  step('A ended the meeting');
+  step('A ended the meeting for everyone');
 
   // My rooms: A finds the room on the start page, renames it, then deletes it.
   await a.goto(cfg.meet_url + '/', { timeout });

@@ -49,6 +49,11 @@ function micOff(p) {
   return !pub || pub.isMuted;
 }
 
+function camOff(p) {
+  const pub = p.getTrackPublication(Track.Source.Camera);
+  return !pub || pub.isMuted;
+}
+
 function Toast({ message, onDone }) {
   useEffect(() => {
     if (!message) return undefined;
@@ -87,7 +92,7 @@ function Participants({ room, myRole, report }) {
           const muted = micOff(p);
           return (
             <li key={p.identity} data-identity={p.identity} data-name={p.name}
-              data-mic={muted ? 'off' : 'on'} data-role={role || 'participant'}
+              data-mic={muted ? 'off' : 'on'} data-cam={camOff(p) ? 'off' : 'on'} data-role={role || 'participant'}
               data-hand={p.attributes?.hand ? 'raised' : 'down'}>
               {p.attributes?.hand && <span className="sovmeet-hand" title={t('handRaised')}>✋ </span>}
               <span className="sovmeet-name">{p.name || p.identity}</span>
