@@ -2,9 +2,14 @@
 
 On the converged sandbox (its backup target is a repository directory on the identity
 host): a room with its settings is created through the app's API, `sovctl backup` takes a
-snapshot, the room is then renamed and a second room created, and `sovctl restore --yes`
-brings the database back to the snapshot: the room has its title and access level again,
-the later room is gone, and the app serves both answers without a restart.
+snapshot, the room is then renamed and a second room created. Then the site's database
+server loses the meeting app's database altogether (dropped, as on a database server
+built afresh), so the app no longer knows the room; `sovctl restore --yes` brings the
+database back from the snapshot: the room has its title and access level again, the later
+room is gone, and the app serves both answers without a restart.
+
+Restoring onto a new host (another machine's restic client, the backup host over sftp)
+is exercised by the keycloak scenario (kcfresh1) through the same playbook and tasks.
 """
 
 from __future__ import annotations
@@ -43,9 +48,28 @@ def restored(meet):
                     json={"title": "renamed after the backup", "access": "public"})
     assert renamed.status_code == 200, renamed.text
     later = post(meet, "/api/rooms", cookie=owner).json()["room"]
-    restore = _sovctl("restore", "--host", context.hosts("identity")[0].name, "--yes")
-    return {"meet": meet, "owner": owner, "room": room, "later": later,
+    server = _db_server()
+    name = context.resolve(context.hosts("meet")[0], "meet_db_name", "meet")
+    dropped = context.testinfra_host(server).run(
+        f"runuser -u postgres -- dropdb --force {name}")
+    assert dropped.rc == 0, dropped.stderr
+    lost = get(meet, f"/api/rooms/{room}", cookie=owner, headers=API)
+    restore = _sovctl("restore", "--host", server, "--yes")
+    return {"meet": meet, "owner": owner, "room": room, "later": later, "lost": lost,
             "backup": backup, "restore": restore}
+
+
+def _db_server() -> str:
+    """The site's database server, as roles/meet derives it: the first identity_db host,
+    else the first identity host."""
+    return (context.hosts("identity_db") + context.hosts("identity"))[0].name
+
+
+def test_without_its_database_the_room_is_unknown(restored):
+    """Meanwhile the app says so (503, a sentence), no stack trace."""
+    lost = restored["lost"]
+    assert lost.status_code == 503, lost.text
+    assert "cannot reach its database" in lost.json()["error"]
 
 
 def test_the_room_and_its_settings_are_back(restored):
