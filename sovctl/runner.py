@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import sysconfig
 import tempfile
 import threading
 from collections.abc import Callable
@@ -148,9 +149,20 @@ def mitogen_vars(env: dict[str, str]) -> dict[str, int]:
             "mitogen_ssh_keepalive_count": int(found.get("CountMax", 3))}
 
 
+def tools_path(path: str | None = None) -> str:
+    """``path`` (the caller's PATH by default) with this interpreter's scripts directory
+    first: the ansible-playbook, ansible-inventory and pytest installed beside sovctl (a
+    virtualenv, pipx) are the ones run, even when that directory is not on the PATH."""
+    scripts = sysconfig.get_path("scripts")
+    parts = [p for p in (os.environ.get("PATH", os.defpath) if path is None else path)
+             .split(os.pathsep) if p and p != scripts]
+    return os.pathsep.join(([scripts] if scripts else []) + parts)
+
+
 def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k in ENV_ALLOW or k.startswith(ENV_ALLOW_PREFIXES)}
+    env["PATH"] = tools_path(env.get("PATH", os.defpath))
     root = project_root()
     env.setdefault("ANSIBLE_CONFIG", str(root / "ansible.cfg"))
     env["ANSIBLE_ROLES_PATH"] = str(root / "roles")

@@ -15,6 +15,7 @@ import click
 from sovctl.errors import InputError, UnavailableError
 from sovctl.inventory import load_inventory
 from sovctl.paths import default_inventory
+from sovctl.runner import tools_path
 from sovctl.services import registry as services_registry
 
 CHECKS_DIR = Path(__file__).resolve().parent.parent / "checks"
@@ -79,7 +80,8 @@ def run_checks(inventory: Path, services: list[str] | None = None,
     require_probe_dependencies()
     with tempfile.TemporaryDirectory(prefix="sovctl-verify-") as tmp:
         junit = Path(tmp) / "junit.xml"
-        env = dict(os.environ, SOVCTL_VERIFY_INVENTORY=str(inventory.resolve()))
+        env = dict(os.environ, SOVCTL_VERIFY_INVENTORY=str(inventory.resolve()),
+                   PATH=tools_path())
         if inv.vault_password_file:
             env.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(inv.vault_password_file))
         proc = subprocess.run(

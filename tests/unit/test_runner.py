@@ -141,3 +141,16 @@ def _cmdline(proc: Path) -> bytes:
         return (proc / "cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def test_the_tools_beside_sovctl_come_first_on_the_path():
+    """A sovctl installed in a virtualenv or by pipx, run without that directory on the
+    PATH, still runs its own ansible-playbook and pytest."""
+    import sysconfig
+
+    from sovctl.runner import ansible_env, tools_path
+
+    scripts = sysconfig.get_path("scripts")
+    assert tools_path("/usr/bin:/bin") == f"{scripts}:/usr/bin:/bin"
+    assert tools_path(f"/usr/bin:{scripts}:/bin") == f"{scripts}:/usr/bin:/bin"
+    assert ansible_env()["PATH"].split(":")[0] == scripts
