@@ -95,11 +95,13 @@ LANES = $(VENV)/bin/python molecule/shared/lanes.py --table $(TIMES)
 # A lane item make:TARGET runs make TARGET there: the integration tests use the sandbox,
 # not a scenario's hosts, so they run in the stack's lane, before it, beside the others.
 # Balanced by measured time (docs/benchmarks.md, 2026-12-07): integration, the stack and
-# the artifact scenario about 39 min, keycloak, the cluster and coturn about 40 (42 when
-# the host layers are rebuilt); coturn goes last in the second lane, so that the cluster
-# starts early and its safety valve never trips.
+# the artifact scenario took about 39 min, keycloak, the cluster and coturn about 40 (42
+# when the host layers are rebuilt). The stack's verify step now also installs a wheel
+# and runs verify and a dry run with it (about 10 min more), so the artifact scenario
+# (about 3 min) runs last in the second lane; the cluster still starts early there, so
+# its safety valve never trips.
 TEST_LANES ?= "make:integration stack" "coturn artifact keycloak"
-ALL_LANES ?= "make:integration stack artifact" "keycloak cluster coturn"
+ALL_LANES ?= "make:integration stack" "keycloak cluster coturn artifact"
 molecule: image node artifacts
 	@$(LANES) "$(SCENARIOS)"
 

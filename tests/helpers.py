@@ -43,3 +43,20 @@ def assert_role_interface_documented(role: Path, prefix: str) -> None:
         if "default" in spec:
             assert spec["default"] == defaults[name], name
     assert yaml.safe_load((role / "meta" / "main.yml").read_text())["dependencies"] == []
+
+
+def build_wheel(workdir: Path) -> Path:
+    """sovctl's wheel, built as pip builds it, from a copy of this checkout (setuptools
+    writes build/ into the tree it builds; the copy leaves out what is not the source)."""
+    import shutil
+    import subprocess
+    import sys
+
+    src = workdir / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "node_modules", ".sovctl*", "*.egg-info", "artifacts"))
+    wheels = workdir / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels),
+                    str(src)], check=True, capture_output=True, timeout=600)
+    (wheel,) = wheels.glob("sovctl-*.whl")
+    return wheel

@@ -2,28 +2,20 @@
 any directory (init, check and audit on a new inventory, outside the checkout)."""
 
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
+from tests.helpers import build_wheel
+
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    # Built from a copy: setuptools writes build/ into the tree it builds.
-    src = tmp_path_factory.mktemp("src") / "sovctl"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "node_modules", ".sovctl*", "*.egg-info", "artifacts"))
-    wheels = tmp_path_factory.mktemp("wheels")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels),
-                    str(src)], check=True, capture_output=True, timeout=600)
-    (wheel,) = wheels.glob("sovctl-*.whl")
+    wheel = build_wheel(tmp_path_factory.mktemp("build"))
     target = tmp_path_factory.mktemp("site")
     # The wheel alone; its dependencies are this virtualenv's.
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",

@@ -1,0 +1,91 @@
+"""sovctl as an operator installs it, against the sandbox this scenario built.
+
+The wheel is built from this checkout and installed with its `verify` extra into a fresh
+virtualenv outside the checkout (dependencies from the package index, as `pipx install
+'sovctl[verify]'` gets them). From a directory outside the checkout, its `sovctl` then
+creates an inventory (`init`), checks it offline and audits it; and against the sandbox
+(`-i` its inventory) finds nothing to change with
+`deploy --check --fail-on-change` and runs every probe of `verify`, each service PASS.
+The virtualenv is never activated: its sovctl finds its own Ansible and pytest.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT))
+from tests.helpers import build_wheel  # noqa: E402
+
+SANDBOX = ROOT / "inventories" / "sandbox"
+SERVICES = ("meet", "keycloak", "livekit", "redis", "coturn", "collabora", "hardening")
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    work = tmp_path_factory.mktemp("installed")
+    assert ROOT not in work.parents
+    wheel = build_wheel(work)
+    venv = work / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"{wheel}[verify]"],
+                         capture_output=True, text=True, timeout=1200)
+    assert pip.returncode == 0, pip.stdout[-2000:] + pip.stderr[-2000:]
+    here = work / "elsewhere"
+    here.mkdir()
+    # The caller's environment without sovctl's or Ansible's variables. PATH stays as it
+    # is (Node.js for the browser probe may be the one `make node` put in the checkout's
+    # virtualenv); the installed sovctl puts its own scripts directory first.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SOVCTL_", "ANSIBLE_", "VIRTUAL_ENV", "PYTHON"))}
+
+    def sovctl(*args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+        proc = subprocess.run([str(venv / "bin" / "sovctl"), *args], cwd=here, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+        print(f"$ sovctl {' '.join(args)}  -> exit {proc.returncode}")
+        return proc
+
+    return sovctl
+
+
+def _output(proc: subprocess.CompletedProcess) -> str:
+    return (proc.stdout + proc.stderr)[-6000:]
+
+
+def test_it_runs_from_its_own_content(installed):
+    version = installed("--version")
+    assert version.returncode == 0 and "sovctl" in version.stdout, _output(version)
+
+
+def test_init_check_and_audit_a_new_inventory(installed):
+    init = installed("init", "inv", "--domain", "collab.example.fr",
+                     "--host", "turn1:turn:192.0.2.10:ovhcloud:gra")
+    assert init.returncode == 0, _output(init)
+    check = installed("check", "--offline", "-i", "inv")
+    assert check.returncode == 0 and "every variable valid" in check.stdout, _output(check)
+    audit = installed("audit", "-i", "inv")
+    assert audit.returncode in (0, 1) and "turn1" in audit.stdout, _output(audit)
+
+
+def test_a_dry_run_on_the_sandbox_changes_nothing(installed):
+    proc = installed("deploy", "-i", str(SANDBOX), "--check", "--fail-on-change")
+    assert proc.returncode == 0, _output(proc)
+    assert re.search(r"^\s*sandbox-meet\s.*changed=0", proc.stdout, re.M), _output(proc)
+
+
+def test_verify_runs_every_probe_and_passes(installed):
+    proc = installed("verify", "-i", str(SANDBOX))
+    rows = re.findall(r"^(\S+)\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s*$", proc.stdout, re.M)
+    table = {(host, service): (int(p), int(f), int(s), verdict)
+             for host, service, p, f, s, verdict in rows if host != "HOST"}
+    assert {service for _, service in table} >= set(SERVICES), _output(proc)
+    assert {v[3] for v in table.values()} == {"PASS"}, _output(proc)
+    # The meeting app's browser flow ran (Node.js, chromium): nothing of it skipped.
+    assert table[("sandbox-meet", "meet")][2] == 0, _output(proc)
+    assert proc.returncode == 0, _output(proc)
