@@ -503,3 +503,37 @@ def test_an_unreachable_database_gets_a_clear_503(client, idp, monkeypatch):
     assert api.status_code == 503 and "cannot reach its database" in api.json()["error"]
     page = client.get(f"/r/{room}")
     assert page.status_code == 503 and "Traceback" not in page.text
+
+
+def test_a_slow_database_never_holds_the_other_requests(client, idp):
+    """The rooms database answers in 1.5 s: a room page waits for it, the health check
+    beside it answers at once (the database is called from worker threads)."""
+    import anyio
+
+    name = new_room(logged_in(client, idp))
+    store = client.app.state.rooms
+    fast_transaction = store.db.transaction
+
+    def slow_transaction():
+        time.sleep(1.5)
+        return fast_transaction()
+
+    store.db.transaction = slow_transaction
+    finished = {}
+
+    async def fetch(path, cookies=None):
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC,
+                                     cookies=cookies) as http:
+            resp = await http.get(path)
+        finished[path] = (time.monotonic(), resp.status_code)
+
+    async def both():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(fetch, f"/r/{name}", dict(client.cookies))
+            await anyio.sleep(0.2)
+            tg.start_soon(fetch, "/healthz")
+
+    anyio.run(both)
+    assert finished["/healthz"][1] == 200 and finished[f"/r/{name}"][1] == 200
+    assert finished["/healthz"][0] < finished[f"/r/{name}"][0] - 0.5, finished

@@ -98,7 +98,7 @@ def create_app(cfg: Config, http: httpx.AsyncClient | None = None) -> Starlette:
         user = _user(request)
         if user is None and not cfg.allow_guests:
             return await to_login(request, f"/r/{name}")
-        if not store.exists(name):
+        if not await rooms.InThreads(store).exists(name):  # off the event loop
             return _page(404, "Unknown meeting",
                          "No meeting has this link. Check the link you were sent, or start a new "
                          "meeting.")

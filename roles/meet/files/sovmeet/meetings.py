@@ -78,6 +78,7 @@ async def _body(request: Request) -> dict:
 def routes(cfg: Config, store: rooms.RoomStore, sfu: livekit_api.RoomService, *,
            user_of: Callable, api_refusal: Callable) -> list[Route]:
     """The API's routes; user_of reads the signed-in user of the session."""
+    store = rooms.InThreads(store)
 
     def link(name: str) -> str:
         return f"{cfg.public_url}/r/{name}"
@@ -89,10 +90,10 @@ def routes(cfg: Config, store: rooms.RoomStore, sfu: livekit_api.RoomService, *,
             return "u-" + user["id"], user
         return guest_principal(request), None
 
-    def room_view(room: rooms.Room, principal: str | None) -> dict:
+    async def room_view(room: rooms.Room, principal: str | None) -> dict:
         if principal and principal == room.owner:
             role = "owner"
-        elif store.is_moderator(room.name, principal):
+        elif await store.is_moderator(room.name, principal):
             role = "moderator"
         else:
             role = "participant"
@@ -122,13 +123,13 @@ def routes(cfg: Config, store: rooms.RoomStore, sfu: livekit_api.RoomService, *,
                     rooms.check_name(request.path_params["room"])
                 except rooms.InvalidRoomName as exc:
                     return _error(400, str(exc))
-                found = store.get(request.path_params["room"])
+                found = await store.get(request.path_params["room"])
                 if found is None:
                     return _error(404, "unknown meeting")
                 if owner and principal != found.owner:
                     log.warning("refused: %s by a non-owner", handler.__name__)
                     return _error(403, NOT_OWNER)
-                if moderator and not store.is_moderator(found.name, principal):
+                if moderator and not await store.is_moderator(found.name, principal):
                     log.warning("refused: %s by a non-moderator", handler.__name__)
                     return _error(403, NOT_MODERATOR)
             try:
@@ -167,40 +168,41 @@ def routes(cfg: Config, store: rooms.RoomStore, sfu: livekit_api.RoomService, *,
             return _error(400, problem)
         for _ in range(5):
             name = rooms.generate_name()
-            if store.create(name, owner=principal,
+            if await store.create(name, owner=principal,
                             access=changes.get("access", rooms.DEFAULT_ACCESS)):
                 if changes.get("title"):
-                    store.update(name, title=changes["title"])
+                    await store.update(name, title=changes["title"])
                 log.info("room created")
-                return _ok(room_view(store.get(name), principal), 201)
+                return _ok(await room_view(await store.get(name), principal), 201)
         return _error(503, "could not find a free room name")
 
     async def my_rooms(request, principal, user, _room):
-        return _ok({"rooms": [room_view(r, principal) for r in store.owned_by(principal)]})
+        owned = await store.owned_by(principal)
+        return _ok({"rooms": [await room_view(r, principal) for r in owned]})
 
     async def room_info(request, principal, user, room):
         if user is None and not cfg.allow_guests:
             return _error(401, "sign in first", login=link(room.name))
-        return _ok(room_view(room, principal))
+        return _ok(await room_view(room, principal))
 
     async def change_settings(request, principal, user, room):
         changes, problem = settings_from(await _body(request))
         if problem or not changes:
             return _error(400, problem or "nothing to change: give a title or an access level")
-        store.update(room.name, **changes)
+        await store.update(room.name, **changes)
         log.info("room settings changed")
-        return _ok(room_view(store.get(room.name), principal))
+        return _ok(await room_view(await store.get(room.name), principal))
 
     async def delete_room(request, principal, user, room):
         await sfu.end(room.name)
-        store.delete(room.name)
+        await store.delete(room.name)
         log.info("room deleted")
         return _ok({"deleted": room.name})
 
     # ------------------------------------------------------------------ joining
 
-    def grant(room: rooms.Room, principal: str, display: str, kind: str) -> dict:
-        view = room_view(room, principal)
+    async def grant(room: rooms.Room, principal: str, display: str, kind: str) -> dict:
+        view = await room_view(room, principal)
         token = livekit_token.access_token(
             cfg.livekit_api_key, cfg.livekit_api_secret,
             identity=f"{principal}-{secrets.token_hex(3)}", name=display, room=room.name,
@@ -210,8 +212,9 @@ def routes(cfg: Config, store: rooms.RoomStore, sfu: livekit_api.RoomService, *,
                 "link": link(room.name), "name": display, "role": view["role"],
                 "title": room.title, "access": room.access}
 
-    def enters_directly(room: rooms.Room, principal: str, signed_in: bool) -> bool:
-        if store.is_moderator(room.name, principal) or store.is_admitted(room.name, principal):
+    async def enters_directly(room: rooms.Room, principal: str, signed_in: bool) -> bool:
+        if (await store.is_moderator(room.name, principal)
+                or await store.is_admitted(room.name, principal)):
             return True
         if room.access == "public":
             return True
@@ -230,13 +233,13 @@ def routes(cfg: Config, store: rooms.RoomStore, sfu: livekit_api.RoomService, *,
                               guest=True)
             principal = guest_principal(request, create=True)
             display, kind = display + " (guest)", "guest"
-        if store.is_removed(room.name, principal):
+        if await store.is_removed(room.name, principal):
             log.info("join refused: removed from the meeting")
             return _error(403, "you were removed from this meeting", removed=True)
-        if enters_directly(room, principal, user is not None):
-            return _ok(grant(room, principal, display, kind))
+        if await enters_directly(room, principal, user is not None):
+            return _ok(await grant(room, principal, display, kind))
         try:
-            waiting = store.knock(room.name, principal, display, kind,
+            waiting = await store.knock(room.name, principal, display, kind,
                                   request.client.host if request.client else "-")
         except rooms.TooManyRequests as exc:
             return _error(429, str(exc))
@@ -245,27 +248,27 @@ def routes(cfg: Config, store: rooms.RoomStore, sfu: livekit_api.RoomService, *,
                     "title": room.title}, 202)
 
     async def lobby_poll(request, principal, user, room):
-        waiting = store.waiting_request(request.path_params["wait"])
+        waiting = await store.waiting_request(request.path_params["wait"])
         if waiting is None or waiting.room != room.name or waiting.principal != principal:
             return _error(410, "this request to join has expired; ask again", status="expired")
         if waiting.status == "denied":
             return _ok({"status": "denied"})
-        if waiting.status == "admitted" and not store.is_removed(room.name, principal):
-            return _ok(grant(room, principal, waiting.name, waiting.kind))
-        store.seen(waiting.id)
+        if waiting.status == "admitted" and not await store.is_removed(room.name, principal):
+            return _ok(await grant(room, principal, waiting.name, waiting.kind))
+        await store.seen(waiting.id)
         return _ok({"status": "waiting", "lobby": waiting.id}, 202)
 
     async def lobby_list(request, principal, user, room):
         now = int(time.time())
         return _ok({"waiting": [{"id": w.id, "name": w.name, "kind": w.kind,
                                  "waiting_seconds": now - w.created}
-                                for w in store.waiting(room.name)]})
+                                for w in await store.waiting(room.name)]})
 
     async def lobby_decide(request, principal, user, room):
         if request.path_params["decision"] not in ("admit", "deny"):
             return _error(404, "not found")
         admit = request.path_params["decision"] == "admit"
-        decided = store.decide(room.name, request.path_params["wait"], admit)
+        decided = await store.decide(room.name, request.path_params["wait"], admit)
         if decided is None:
             return _error(404, "nobody with this request is waiting any more")
         log.info("lobby request %s", "admitted" if admit else "denied")
@@ -309,7 +312,7 @@ def routes(cfg: Config, store: rooms.RoomStore, sfu: livekit_api.RoomService, *,
         if removed == room.owner:
             return _error(403, "the room's owner cannot be removed")
         await sfu.participant(room.name, identity)  # 404 if not in the meeting
-        store.remove(room.name, removed)
+        await store.remove(room.name, removed)
         # Every connection of that person leaves, not only the one clicked.
         for participant in await sfu.participants(room.name):
             if principal_of(participant.get("identity")) == removed:
@@ -323,7 +326,7 @@ def routes(cfg: Config, store: rooms.RoomStore, sfu: livekit_api.RoomService, *,
         if not promoted.startswith("u-"):
             return _error(400, "guests cannot be moderators: only signed-in users")
         await sfu.participant(room.name, identity)  # 404 if not in the meeting
-        store.add_moderator(room.name, promoted)
+        await store.add_moderator(room.name, promoted)
         for participant in await sfu.participants(room.name):
             if principal_of(participant.get("identity")) == promoted:
                 await sfu.set_attributes(room.name, participant["identity"],
@@ -333,7 +336,7 @@ def routes(cfg: Config, store: rooms.RoomStore, sfu: livekit_api.RoomService, *,
 
     async def end(request, principal, user, room):
         await sfu.end(room.name)
-        store.meeting_ended(room.name)
+        await store.meeting_ended(room.name)
         log.info("meeting ended for all")
         return _ok({"ended": room.name})
 

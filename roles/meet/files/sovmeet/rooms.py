@@ -9,10 +9,13 @@ user, `g-<random>` for a guest (kept in the guest's session cookie).
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import time
 from dataclasses import dataclass
+
+import anyio
 
 from .db import Database, SQLite, open_database
 
@@ -317,3 +320,21 @@ def import_rooms(store: RoomStore, path: str) -> int:
                        "ON CONFLICT DO NOTHING", tuple(row))
     os.replace(path, path + ".imported")
     return count
+
+
+class InThreads:
+    """A RoomStore whose methods are coroutines run in worker threads: a slow or unreachable
+    database holds the requests that need it, never the event loop (and with it every
+    other request, the health check included)."""
+
+    def __init__(self, store: RoomStore):
+        self.store = store
+
+    def __getattr__(self, name: str):
+        method = getattr(self.store, name)
+
+        async def call(*args, **kwargs):
+            return await anyio.to_thread.run_sync(functools.partial(method, *args, **kwargs))
+
+        return call
+
