@@ -255,7 +255,7 @@ def test_the_lobby_admits_and_denies(meet, browser_run):
     the other; the admitted one joins without reloading, the denied one gets a clear page."""
     assert not browser_run.get("error"), _report(browser_run)
     waiting = sorted((w["kind"], w["name"]) for w in browser_run["lobby_seen_by_a"])
-    assert waiting == [("guest", "Gwen (guest)"), ("member", browser_run["hand_seen"])], waiting
+    assert waiting == [("guest", "Gwen"), ("member", browser_run["hand_seen"])], waiting
     assert browser_run["guest_denied"] == "Sie wurden nicht eingelassen"
     assert browser_run["b_joined_without_reload"] is True
 
@@ -308,7 +308,8 @@ def test_the_owner_renames_and_deletes_the_room_from_my_rooms(browser_run):
 
 def test_a_french_browser_sees_french(browser_run):
     assert not browser_run.get("error"), _report(browser_run)
-    assert browser_run["french"] == {
+    french = {k: v for k, v in browser_run["french"].items() if k != "screen_tile"}
+    assert french == {
         "home": "Nouvelle réunion", "prejoin": "Rejoindre", "lobby": "En attente d’admission",
         "room": {"hand": "✋ Lever la main", "chat": "Discussion"}}
 
@@ -320,6 +321,9 @@ def test_a_guest_joins_with_camera_and_microphone_off(browser_run):
     assert browser_run["guest_toggles"] == {"camera": "false", "microphone": "false"}
     assert browser_run["guest_in_room"] == {"mic": "off", "cam": "off"}
     assert browser_run["guest_sees_a"]["ok"], browser_run["guest_sees_a"]
+    # Marked as a guest on every tile, in each viewer's language.
+    assert "Gwen (guest)" in browser_run["guest_tiles"]["seen_by_a"], browser_run["guest_tiles"]
+    assert "Gwen (Gast)" in browser_run["guest_tiles"]["seen_by_guest"], browser_run["guest_tiles"]
 
 
 def test_a_german_browser_sees_german(browser_run):
@@ -336,6 +340,8 @@ def test_screen_sharing_reaches_the_other_user(browser_run):
     if not share.get("ok"):
         pytest.skip("headless chromium could not share a screen here: "
                     f"{share.get('reason', 'not attempted')}")
+    # The French viewer's tile names the shared screen in French (LiveKit's own says "'s screen").
+    assert browser_run["french"]["screen_tile"].startswith("Écran de "), browser_run["french"]
 
 
 def test_screenshots_are_kept(browser_run):

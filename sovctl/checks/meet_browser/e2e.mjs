@@ -206,6 +206,7 @@ try {
       '[data-lk-local-participant="false"][data-lk-source="screen_share"] video')]
       .some((v) => v.videoWidth > 0), null, { timeout: 30000 });
     result.screen_share = { ok: true };
+    result.french.screen_tile = await text(b, '[data-lk-source="screen_share"] .sovmeet-tile-name');
     await shot(b, 'meet-screen-share-b.png');
     step('B sees A\'s shared screen');
   } catch (err) {
@@ -237,11 +238,13 @@ try {
   result.german.lobby = await text(g, '[data-state="waiting"] h1');
   await a.click('.sovmeet-lobby li[data-kind="guest"] .sovmeet-admit', { timeout: 30000 });
   await g.waitForSelector('#room-link', { timeout });
-  const gRow = row('Gwen (guest)');
+  const gRow = row('Gwen');
   await a.waitForSelector(gRow, { timeout: 30000 });
   result.guest_in_room = { mic: await a.getAttribute(gRow, 'data-mic'),
     cam: await a.getAttribute(gRow, 'data-cam') };
   result.guest_sees_a = await remoteVideo(g);
+  const tileNames = (page) => page.$$eval('.sovmeet-tile-name', (els) => els.map((e) => e.textContent));
+  result.guest_tiles = { seen_by_a: await tileNames(a), seen_by_guest: await tileNames(g) };
   result.german.room = { hand: await text(g, '#raise-hand'), chat: await text(g, '#tab-chat') };
   step(`the guest joined with camera and microphone off (${JSON.stringify(result.guest_in_room)})`);
 

@@ -232,7 +232,7 @@ def routes(cfg: Config, store: rooms.RoomStore, sfu: livekit_api.RoomService, *,
                 return _error(400, f"a display name of 1 to {NAME_MAX} characters is needed",
                               guest=True)
             principal = guest_principal(request, create=True)
-            display, kind = display + " (guest)", "guest"
+            kind = "guest"  # shown as such, in each viewer's language, by the app
         if await store.is_removed(room.name, principal):
             log.info("join refused: removed from the meeting")
             return _error(403, "you were removed from this meeting", removed=True)

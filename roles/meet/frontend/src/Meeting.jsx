@@ -3,12 +3,20 @@
 // app's own (translated); LiveKit's components render the media only.
 import { useEffect, useState } from 'react';
 import {
+  AudioTrack,
+  ConnectionQualityIndicator,
   DisconnectButton,
+  FocusToggle,
   GridLayout,
+  isTrackReference,
   LiveKitRoom,
+  ParticipantPlaceholder,
   ParticipantTile,
   RoomAudioRenderer,
+  TrackMutedIndicator,
   TrackToggle,
+  useEnsureTrackRef,
+  VideoTrack,
   useChat,
   useConnectionState,
   useDataChannel,
@@ -52,6 +60,42 @@ function micOff(p) {
 function camOff(p) {
   const pub = p.getTrackPublication(Track.Source.Camera);
   return !pub || pub.isMuted;
+}
+
+// A participant's name as others see it: a guest's is marked, in the viewer's language, so
+// that a guest cannot pass for a signed-in colleague of the same name.
+function personName(p, t) {
+  if (!p) return '';
+  const name = p.name || p.identity;
+  return p.attributes?.kind === 'guest' ? `${name} (${t('guest')})` : name;
+}
+
+// LiveKit's tile with the app's own labels (its default tile names a shared screen in
+// English and knows nothing of guests); the media, placeholder and indicators are LiveKit's.
+function Tile() {
+  const { t } = useI18n();
+  const trackRef = useEnsureTrackRef();
+  const p = trackRef.participant;
+  const screen = trackRef.source === Track.Source.ScreenShare;
+  const video = isTrackReference(trackRef) && (screen || trackRef.source === Track.Source.Camera
+    || trackRef.publication?.kind === 'video');
+  return (
+    <ParticipantTile>
+      {video && <VideoTrack trackRef={trackRef} />}
+      {!video && isTrackReference(trackRef) && <AudioTrack trackRef={trackRef} />}
+      <div className="lk-participant-placeholder"><ParticipantPlaceholder /></div>
+      <div className="lk-participant-metadata">
+        <div className="lk-participant-metadata-item">
+          {!screen && <TrackMutedIndicator trackRef={{ participant: p, source: Track.Source.Microphone }} show="muted" />}
+          <span className="lk-participant-name sovmeet-tile-name">
+            {screen ? t('screenOf', { name: personName(p, t) }) : personName(p, t)}
+          </span>
+        </div>
+        <ConnectionQualityIndicator className="lk-participant-metadata-item" />
+      </div>
+      <FocusToggle trackRef={trackRef} />
+    </ParticipantTile>
+  );
 }
 
 function Toast({ message, onDone }) {
@@ -201,7 +245,7 @@ function Chat() {
         {chatMessages.length === 0 && <li className="sovmeet-empty">{t('noMessages')}</li>}
         {chatMessages.map((m) => (
           <li key={m.id || m.timestamp}>
-            <small>{m.from?.name || m.from?.identity} · {time.format(new Date(m.timestamp))}</small>
+            <small>{personName(m.from, t)} · {time.format(new Date(m.timestamp))}</small>
             <div className="sovmeet-chat-text">{m.message}</div>
           </li>
         ))}
@@ -250,7 +294,7 @@ function Stage({ room, grant }) {
   }
   const { send } = useDataChannel('reactions', (msg) => {
     const emoji = new TextDecoder().decode(msg.payload);
-    if (REACTIONS.includes(emoji)) showReaction(emoji, msg.from?.name || '');
+    if (REACTIONS.includes(emoji)) showReaction(emoji, personName(msg.from, t));
   });
   function react(emoji) {
     send(new TextEncoder().encode(emoji), { reliable: true });
@@ -276,7 +320,7 @@ function Stage({ room, grant }) {
       </header>
       <div className="sovmeet-body">
         <div className="sovmeet-stage">
-          <GridLayout tracks={tracks}><ParticipantTile /></GridLayout>
+          <GridLayout tracks={tracks}><Tile /></GridLayout>
           <Reactions reactions={reactions} />
         </div>
         <aside className="sovmeet-side">

@@ -61,6 +61,7 @@ const en = {
   admit: 'Admit',
   deny: 'Deny',
   guest: 'guest',
+  screenOf: 'Screen of {name}',
   member: 'signed in',
   // room
   meetingLink: 'Meeting link',
@@ -151,6 +152,7 @@ const fr = {
   admit: 'Admettre',
   deny: 'Refuser',
   guest: 'invité',
+  screenOf: 'Écran de {name}',
   member: 'connecté',
   meetingLink: 'Lien de la réunion',
   copy: 'Copier',
@@ -240,6 +242,7 @@ const de = {
   admit: 'Einlassen',
   deny: 'Ablehnen',
   guest: 'Gast',
+  screenOf: 'Bildschirm von {name}',
   member: 'angemeldet',
   meetingLink: 'Besprechungslink',
   copy: 'Kopieren',
