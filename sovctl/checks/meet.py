@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +27,6 @@ from sovctl.checks import context
 from sovctl.checks.meet_client import (
     API,
     artifacts_dir,
-    browser_runtime,
     get,
     is_ip,
     names_resolve_to,
@@ -213,7 +213,6 @@ def browser_run(meet):
         pytest.skip("certutil is not installed (apt-get install libnss3-tools)")
     if len(meet["users"]) < 2 or not meet["users"][0][1]:
         pytest.skip("the inventory declares fewer than two keycloak_users with a password")
-    work = browser_runtime()
     home = meet["tmp"] / "home"
     nssdb = home / ".pki" / "nssdb"
     nssdb.mkdir(parents=True)
@@ -229,8 +228,8 @@ def browser_run(meet):
     }))
     env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
            "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache")}
-    proc = subprocess.run(["node", "e2e.mjs", str(config)], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "sovctl.checks.meet_browser", str(config)],
+                          env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     (artifacts / "meet-browser.json").write_text(json.dumps(result, indent=2))

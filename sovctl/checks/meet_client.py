@@ -1,33 +1,21 @@
 """What the meeting app's checks use to reach it: pinned names, signed session cookies,
-HTTP calls with the deployment's CA, and the browser driver's runtime (playwright-core
-from the committed lockfile, installed once per lockfile hash)."""
+and HTTP calls with the deployment's CA."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import ipaddress
 import json
 import os
-import shutil
 import socket
-import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from sovctl.checks import context
 
-BROWSER_DIR = Path(__file__).resolve().parent / "meet_browser"
 SESSION_COOKIE = "sovmeet_session"
 API = {"X-Sovmeet-Request": "1"}
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "sovctl"
 
 
 def artifacts_dir() -> Path:
@@ -116,20 +104,3 @@ def post(meet, path, cookie=None, **kw):
     cookies = {SESSION_COOKIE: cookie} if cookie else None
     return requests.post(meet["url"] + path, cookies=cookies, verify=meet["ca"],
                          allow_redirects=False, timeout=15, headers=API, **kw)
-
-
-def browser_runtime() -> Path:
-    """playwright-core from the committed lockfile, installed once per lockfile hash."""
-    lock = (BROWSER_DIR / "package-lock.json").read_bytes()
-    key = hashlib.sha256(lock + (BROWSER_DIR / "package.json").read_bytes()).hexdigest()[:16]
-    work = cache_dir() / "meet-browser" / key
-    if not (work / "node_modules" / "playwright-core").is_dir():
-        if not shutil.which("npm"):
-            pytest.skip("npm is not installed: the browser test needs Node.js 20+ and npm")
-        work.mkdir(parents=True, exist_ok=True)
-        for name in ("package.json", "package-lock.json"):
-            shutil.copy2(BROWSER_DIR / name, work / name)
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=work, check=True,
-                       capture_output=True, text=True, timeout=600)
-    shutil.copy2(BROWSER_DIR / "e2e.mjs", work / "e2e.mjs")
-    return work

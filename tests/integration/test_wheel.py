@@ -30,7 +30,7 @@ def test_the_wheel_carries_roles_playbooks_policies_and_data_but_no_secret(insta
                    "sovctl/_content/roles/coturn/tasks/main.yml",
                    "sovctl/_content/playbooks/vars/services.yml",
                    "sovctl/_content/policies/eu-sovereign.yml", "sovctl/data/providers.yml",
-                   "sovctl/data/containers.conf", "sovctl/checks/meet_browser/e2e.mjs"):
+                   "sovctl/data/containers.conf", "sovctl/checks/meet_browser.py"):
         assert needed in names, needed
     assert not [n for n in names if n.endswith((".vault-pass", "vault.yml"))
                 or "node_modules/" in n or "/.sovctl" in n]
