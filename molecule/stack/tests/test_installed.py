@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,9 @@ def installed(tmp_path_factory):
         print(f"$ sovctl {' '.join(args)}  -> exit {proc.returncode}")
         return proc
 
+    sovctl.wheel = wheel
+    sovctl.python = venv / "bin" / "python"
+    sovctl.cwd, sovctl.env = here, env
     return sovctl
 
 
@@ -58,9 +62,29 @@ def _output(proc: subprocess.CompletedProcess) -> str:
     return (proc.stdout + proc.stderr)[-6000:]
 
 
+def test_the_wheel_carries_roles_playbooks_policies_and_data_but_no_secret(installed):
+    # Built from this checkout while the sandbox runs: its vault, vault password, SSH key
+    # and CA are in the tree the wheel is built from, and must stay out of it.
+    names = zipfile.ZipFile(installed.wheel).namelist()
+    for needed in ("sovctl/_content/playbooks/site.yml", "sovctl/_content/ansible.cfg",
+                   "sovctl/_content/roles/coturn/tasks/main.yml",
+                   "sovctl/_content/playbooks/vars/services.yml",
+                   "sovctl/_content/policies/eu-sovereign.yml", "sovctl/data/providers.yml",
+                   "sovctl/data/containers.conf", "sovctl/checks/meet_browser.py"):
+        assert needed in names, needed
+    leaked = [n for n in names if n.endswith((".vault-pass", "vault.yml", ".key"))
+              or "node_modules/" in n or "/.sovctl" in n]
+    assert leaked == []
+
+
 def test_it_runs_from_its_own_content(installed):
     version = installed("--version")
     assert version.returncode == 0 and "sovctl" in version.stdout, _output(version)
+    where = subprocess.run(
+        [str(installed.python), "-c", "import sovctl.paths as p; print(p.project_root())"],
+        cwd=installed.cwd, env=installed.env, capture_output=True, text=True, check=True)
+    assert Path(where.stdout.strip()).parent.name == "sovctl", where.stdout
+    assert Path(where.stdout.strip()).name == "_content", where.stdout
 
 
 def test_init_check_and_audit_a_new_inventory(installed):
@@ -71,6 +95,8 @@ def test_init_check_and_audit_a_new_inventory(installed):
     assert check.returncode == 0 and "every variable valid" in check.stdout, _output(check)
     audit = installed("audit", "-i", "inv")
     assert audit.returncode in (0, 1) and "turn1" in audit.stdout, _output(audit)
+    as_json = installed("audit", "-i", "inv", "--format", "json")
+    assert as_json.returncode in (0, 1) and '"hosts"' in as_json.stdout, _output(as_json)
 
 
 def test_a_dry_run_on_the_sandbox_changes_nothing(installed):
