@@ -1,6 +1,6 @@
 """The wheel carries sovctl's Ansible content (roles, playbooks, policies, ansible.cfg,
-the example inventory) under ``sovctl/_content``, so that an installed sovctl works from
-any directory; a checkout uses its own top-level directories instead (sovctl.paths).
+the example and sandbox inventories) under ``sovctl/_content``, so that an installed sovctl
+works from any directory; a checkout uses its own top-level directories instead (sovctl.paths).
 Everything else is declared in pyproject.toml."""
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-CONTENT = ("roles", "playbooks", "policies", "inventories/example", "ansible.cfg")
+CONTENT = ("roles", "playbooks", "policies", "inventories/example", "inventories/sandbox",
+           "ansible.cfg")
 # Never shipped: secrets, local state, build output and dependencies of the frontend.
 IGNORE = shutil.ignore_patterns("node_modules", "dist", "__pycache__", "*.pyc", ".vault-pass",
-                                "vault.yml", ".sovctl", ".sovctl-*", ".pytest_cache")
+                                "vault.yml", ".sovctl", ".sovctl-*", ".pytest_cache",
+                                "sandbox_ssh.yml")
 
 
 class BuildWithContent(build_py):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import filecmp
 import os
+import shutil
 from pathlib import Path
 
 from sovctl.errors import UnavailableError
@@ -28,8 +30,46 @@ def project_root() -> Path:
     )
 
 
+# What sovctl writes into the sandbox's inventory (the SSH settings, the vault and its
+# password, the key, the CA, run records): never shipped (setup.py), never copied.
+WORKING_FILES = (".vault-pass", "vault.yml", "sandbox_ssh.yml")
+
+
+def _shipped(path: Path, root: Path) -> bool:
+    rel = path.relative_to(root)
+    return (path.is_file() and rel.name not in WORKING_FILES
+            and not any(part.startswith(".sovctl") for part in rel.parts))
+
+
+def installed() -> bool:
+    """True when sovctl runs from the content an installed wheel carries."""
+    return project_root() == Path(__file__).resolve().parent / "_content"
+
+
 def default_inventory() -> Path:
-    return project_root() / "inventories" / "sandbox"
+    """The local sandbox's inventory, where sovctl also writes the sandbox's working files
+    (SSH key, internal CA, vault and vault password, run records).
+
+    In a checkout, ``inventories/sandbox``. Installed from a wheel, whose content is no
+    place to write: ``SOVCTL_SANDBOX_DIR``, else ``$XDG_STATE_HOME/sovctl/sandbox``
+    (``~/.local/state/sovctl/sandbox``). Its hosts and settings are those the wheel carries,
+    copied there on every use (derived, not cached: an upgraded sovctl brings its own);
+    the working files beside them are kept. ``SOVCTL_SANDBOX_DIR`` applies to a checkout too.
+    """
+    shipped = project_root() / "inventories" / "sandbox"
+    env = os.environ.get("SOVCTL_SANDBOX_DIR")
+    if not env and not installed():
+        return shipped
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    target = Path(env) if env else Path(state) / "sovctl" / "sandbox"
+    if shipped.is_dir() and target.resolve() != shipped.resolve():
+        for src in sorted(shipped.rglob("*")):
+            dst = target / src.relative_to(shipped)
+            if _shipped(src, shipped) and not (dst.is_file()
+                                               and filecmp.cmp(src, dst, shallow=False)):
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+    return target
 
 
 def state_dir(inventory: str | os.PathLike) -> Path:

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from sovctl import paths
 from sovctl.errors import InputError, UnavailableError
 from sovctl.inventory import load_inventory
 from sovctl.paths import default_inventory, project_root
@@ -69,8 +70,9 @@ def _podman(*args: str, check: bool = True, stdin: str | None = None
 
 
 def state_dir() -> Path:
-    """Runtime state of the sandbox (mirror, its server): .sovctl/sandbox in the project."""
-    path = project_root() / ".sovctl" / "sandbox"
+    """Runtime state of the sandbox (mirror, its server): ``sandbox/`` in the state
+    directory of its inventory (``paths.state_dir``), never in sovctl's own content."""
+    path = paths.state_dir(default_inventory()) / "sandbox"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -46,8 +46,10 @@ def installed(tmp_path_factory):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SOVCTL_", "ANSIBLE_", "VIRTUAL_ENV", "PYTHON"))}
 
-    def sovctl(*args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
-        proc = subprocess.run([str(venv / "bin" / "sovctl"), *args], cwd=here, env=env,
+    def sovctl(*args: str, timeout: int = 1800, extra_env: dict | None = None
+               ) -> subprocess.CompletedProcess:
+        proc = subprocess.run([str(venv / "bin" / "sovctl"), *args], cwd=here,
+                              env={**env, **(extra_env or {})},
                               capture_output=True, text=True, timeout=timeout)
         print(f"$ sovctl {' '.join(args)}  -> exit {proc.returncode}")
         return proc
@@ -70,9 +72,10 @@ def test_the_wheel_carries_roles_playbooks_policies_and_data_but_no_secret(insta
                    "sovctl/_content/roles/coturn/tasks/main.yml",
                    "sovctl/_content/playbooks/vars/services.yml",
                    "sovctl/_content/policies/eu-sovereign.yml", "sovctl/data/providers.yml",
-                   "sovctl/data/containers.conf", "sovctl/checks/meet_browser.py"):
+                   "sovctl/data/containers.conf", "sovctl/checks/meet_browser.py",
+                   "sovctl/_content/inventories/sandbox/hosts.yml"):
         assert needed in names, needed
-    leaked = [n for n in names if n.endswith((".vault-pass", "vault.yml", ".key"))
+    leaked = [n for n in names if n.endswith((".vault-pass", "vault.yml", "sandbox_ssh.yml", ".key"))
               or "node_modules/" in n or "/.sovctl" in n]
     assert leaked == []
 
@@ -97,6 +100,22 @@ def test_init_check_and_audit_a_new_inventory(installed):
     assert audit.returncode in (0, 1) and "turn1" in audit.stdout, _output(audit)
     as_json = installed("audit", "-i", "inv", "--format", "json")
     assert as_json.returncode in (0, 1) and '"hosts"' in as_json.stdout, _output(as_json)
+
+
+def test_its_own_sandbox_inventory_lives_in_the_state_directory(installed, tmp_path):
+    # Without -i an installed sovctl works on the sandbox, whose inventory and working files
+    # go to $XDG_STATE_HOME/sovctl/sandbox (not into the package, not into the checkout's).
+    state = {"XDG_STATE_HOME": str(tmp_path)}
+    sandbox = tmp_path / "sovctl" / "sandbox"
+    fresh = installed("check", "--offline", extra_env=state)
+    assert fresh.returncode == 65, _output(fresh)
+    assert f"run `sovctl secrets ensure -i {sandbox}`" in fresh.stdout, _output(fresh)
+    assert (sandbox / "hosts.yml").is_file()
+    ensure = installed("secrets", "ensure", "-i", str(sandbox), extra_env=state)
+    assert ensure.returncode == 0, _output(ensure)
+    ready = installed("check", "--offline", extra_env=state)
+    assert ready.returncode == 0, _output(ready)
+    assert f"Inventory {sandbox}: 6 host(s), every variable valid" in ready.stdout
 
 
 def test_a_dry_run_on_the_sandbox_changes_nothing(installed):
