@@ -125,7 +125,7 @@ def command(inventory, services):
     The same checks the molecule scenarios run: TURN allocations and relay,
     OIDC logins through Keycloak, LiveKit media between two SDK clients,
     Collabora's discovery, two users meeting in the meeting app in headless
-    Chromium (skipped, with the reason, without Node.js 20+ or chromium), and,
+    Chromium (skipped, with the reason, without chromium or certutil), and,
     from a host of group `scanner`, nmap, testssl.sh and SSH password refusal
     against every host.
 
