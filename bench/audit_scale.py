@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -81,9 +82,16 @@ def generate(base: Path, count: int) -> Path:
     return inv
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 def measure(cmd: list[str], cwd: Path) -> dict:
+    # The sovctl of this checkout, not whichever one the interpreter has installed
+    # (an editable install of another worktree, for instance).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], cwd=cwd, check=True,
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, env=env)
     return json.loads(out.stdout)
 
 

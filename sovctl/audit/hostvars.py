@@ -79,7 +79,7 @@ def load(path: str | os.PathLike) -> InventoryView:
 
     from sovctl.inventory import inventory_manager
 
-    loader = DataLoader()
+    loader = _fresh_loader(DataLoader)()
     if secret is not None:
         loader.set_vault_secrets([("default", VaultSecret(secret))])
     try:
@@ -95,12 +95,28 @@ def load(path: str | os.PathLike) -> InventoryView:
     return InventoryView(inv_path, merged, loader)
 
 
+def _fresh_loader(base: type) -> type:
+    class FreshLoader(base):  # type: ignore[misc, valid-type]
+        """Ansible's DataLoader, except that a file loaded uncached (cache='none': the
+        inventory source itself) is not deep-copied: it was just parsed and nothing else
+        holds it, so the copy (half the time of parsing a 10,000-host hosts.yml) copies
+        nothing anyone shares. Cached loads (group_vars, host_vars) are as Ansible has
+        them."""
+
+        def load_from_file(self, file_name: str, cache: str = "all", unsafe: bool = False,
+                           **kwargs: Any) -> Any:
+            return super().load_from_file(file_name, cache=cache,
+                                          unsafe=unsafe or cache == "none", **kwargs)
+
+    return FreshLoader
+
+
 def _merge_all(loader: Any, manager: Any, hosts: list) -> list[HostVars]:
     from ansible.inventory.helpers import sort_groups
     from ansible.utils.vars import combine_vars
-    from ansible.vars.plugins import get_vars_from_inventory_sources
 
     sources = manager._sources  # noqa: SLF001 - what VariableManager itself reads
+    host_layer = _host_layer(loader, sources)
     group_layers: dict[tuple[str, ...], dict] = {}
     result = []
     for host in hosts:
@@ -109,9 +125,46 @@ def _merge_all(loader: Any, manager: Any, hosts: list) -> list[HostVars]:
         if key not in group_layers:
             group_layers[key] = _group_layer(loader, manager, sources, groups)
         data = combine_vars(group_layers[key], host.get_vars())
-        data = combine_vars(data, get_vars_from_inventory_sources(loader, sources, [host], "all"))
+        data = combine_vars(data, host_layer(host))
         result.append(HostVars(host.name, tuple(sorted(key)), key, data))
     return result
+
+
+def _host_layer(loader: Any, sources: list) -> Any:
+    """The vars plugins' variables of one host (host_vars/), as VariableManager reads them.
+
+    When Ansible's own host_group_vars is the only vars plugin (the default), a host
+    with no entry named after it in any source's host_vars/ gets nothing from it, so
+    the plugin (four stat calls per host) runs only for the hosts that have one.
+    """
+    import bisect
+
+    from ansible.plugins.loader import vars_loader
+    from ansible.vars.plugins import get_vars_from_inventory_sources
+
+    def plugin_vars(host: Any) -> dict:
+        return get_vars_from_inventory_sources(loader, sources, [host], "all")
+
+    if list(vars_loader._plugin_instance_cache) != ["ansible.builtin.host_group_vars"]:  # noqa: SLF001
+        return plugin_vars
+    entries: list[str] = []
+    for source in sources:
+        if source is None or ("," in source and not os.path.exists(source)):
+            continue  # a host list, as get_vars_from_inventory_sources skips it
+        base = source if os.path.isdir(source) else os.path.dirname(source)
+        folder = os.path.join(os.path.realpath(base), "host_vars")
+        if os.path.isdir(folder):
+            entries += os.listdir(folder)
+    entries.sort()
+
+    def host_vars(host: Any) -> dict:
+        # host_group_vars reads <name>, <name>.yml, .yaml, .json: entries starting with it
+        at = bisect.bisect_left(entries, host.name)
+        if at < len(entries) and entries[at].startswith(host.name):
+            return plugin_vars(host)
+        return {}
+
+    return host_vars
 
 
 def _group_layer(loader: Any, manager: Any, sources: list, groups: list) -> dict:

@@ -69,6 +69,35 @@ def test_merge_matches_ansible_variable_manager(tmp_path: Path) -> None:
     assert by_name["h3"]["v_dir"] == "from-dir"
 
 
+def test_host_vars_files_of_every_spelling_are_read(tmp_path: Path) -> None:
+    """host_vars/ is listed once and the vars plugin runs for the hosts it names: each
+    host still gets exactly what VariableManager gives it (.yaml, .json, a directory, no
+    extension, and a host whose name begins another's)."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+
+    inv = write(tmp_path / "inv", {
+        "hosts.yml": "---\nall:\n  hosts:\n    web1: {}\n    web10: {}\n    db.x: {}\n"
+                     "    mail: {}\n    none: {v_inline: 1}\n",
+        "host_vars/web10.yaml": "---\nv_a: ten\n",
+        "host_vars/db.x.json": '{"v_a": "json"}\n',
+        "host_vars/mail": "---\nv_a: bare\n",
+        "host_vars/web1/a.yml": "---\nv_a: dir\n"})
+    view = hostvars.load(inv)
+    loader = DataLoader()
+    manager = InventoryManager(loader=loader, sources=[str(inv)])
+    vm = VariableManager(loader=loader, inventory=manager)
+    got = {}
+    for hv in view.hosts:
+        theirs = vm.get_vars(host=manager.get_host(hv.name), include_hostvars=False)
+        got[hv.name] = {k: hostvars.plain(v) for k, v in hv.raw.items() if k.startswith("v_")}
+        assert got[hv.name] == {k: hostvars.plain(v) for k, v in theirs.items()
+                                if k.startswith("v_")}, hv.name
+    assert got == {"web1": {"v_a": "dir"}, "web10": {"v_a": "ten"}, "db.x": {"v_a": "json"},
+                   "mail": {"v_a": "bare"}, "none": {"v_inline": 1}}
+
+
 def test_bad_inventory_exits_2_naming_the_file(tmp_path: Path) -> None:
     inv = write(tmp_path / "inv", {"hosts.yml": "---\nall:\n  hosts:\n    h1: {}\n",
                                    "group_vars/all.yml": "---\nkey: [unclosed\n"})
