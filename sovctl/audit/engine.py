@@ -44,7 +44,8 @@ class Evidence:
 class _Endpoint:
     purpose: str
     raw: str
-    hosts: set[str] = field(default_factory=set)
+    # the hosts tuples of its uses, each once (uses of one class of hosts share theirs)
+    host_sets: dict[int, tuple[str, ...]] = field(default_factory=dict)
     origins: set[tuple[str, str]] = field(default_factory=set)  # (var, origin)
     fallbacks: set[str] = field(default_factory=set)
     first: tuple[str, str] | None = None  # (host, var) to point a user at
@@ -115,20 +116,41 @@ def _internal(hosts, results) -> dict[str, tuple[str, str | None]]:
 
 def _aggregate(uses) -> dict[tuple[str, str], _Endpoint]:
     endpoints: dict[tuple[str, str], _Endpoint] = {}
+    displays: dict[tuple[str, str], str] = {}
     for use in uses:
-        display = parse_target(use.value, use.purpose).display
+        display = displays.get((use.value, use.purpose))
+        if display is None:
+            display = displays[use.value, use.purpose] = parse_target(
+                use.value, use.purpose).display
         ep = endpoints.setdefault((display, use.purpose), _Endpoint(use.purpose, use.value))
-        ep.hosts.add(use.host)
+        ep.host_sets.setdefault(id(use.hosts), use.hosts)
         ep.origins.add((use.var, use.origin))
         if use.fallback_reason:
             ep.fallbacks.add(f"{use.fallback_reason} ({use.var} is empty)")
         if ep.first is None:
-            ep.first = (use.host, use.var)
+            ep.first = (use.hosts[0], use.var)
     return endpoints
+
+
+class _UsedBy:
+    """The sorted hosts of an endpoint; endpoints used by the same classes of hosts (every
+    TURN relay LiveKit hands out, used by every LiveKit host) share one list."""
+
+    def __init__(self) -> None:
+        self._lists: dict[tuple[int, ...], list[str]] = {}
+
+    def __call__(self, ep: _Endpoint) -> list[str]:
+        key = tuple(sorted(ep.host_sets))
+        if key not in self._lists:
+            sets = list(ep.host_sets.values())
+            names = set(sets[0]).union(*sets[1:]) if len(sets) > 1 else set(sets[0])
+            self._lists[key] = sorted(names)
+        return self._lists[key]
 
 
 def _endpoint_rows(endpoints, knowledge: Knowledge, policy: Policy):
     rows, findings, sources = [], [], {}
+    used_by = _UsedBy()
     for (display, purpose), ep in sorted(endpoints.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         target = parse_target(ep.raw, purpose)
         if target.host is None:  # a local path (a backup directory): not an external endpoint
@@ -142,7 +164,7 @@ def _endpoint_rows(endpoints, knowledge: Knowledge, policy: Policy):
         reasons = sorted(ep.fallbacks) or [
             f"from {var_} ({origin})" for var_, origin in sorted(ep.origins)]
         rows.append({
-            "url": display, "purpose": purpose, "used_by": sorted(ep.hosts),
+            "url": display, "purpose": purpose, "used_by": used_by(ep),
             "country": loc.country, "verdict": verdict(found),
             "reasons": [*reasons, *([loc.summary] if loc.basis != "unknown" else []),
                         *(f.detail for f in found if f.severity != "info")],

@@ -46,6 +46,9 @@ class HostVars:
     groups: tuple[str, ...]  # the host's groups, without "all", sorted by name
     group_order: tuple[str, ...]  # the same, in the order Ansible merges their vars
     raw: dict[str, Any] = field(repr=False)  # Ansible's merged vars, values as loaded
+    # The variables set for this host alone (inline in hosts.yml, host_vars/, Ansible's
+    # magic per-host ones); every other one is its group_order's shared value. None: unknown.
+    own: frozenset[str] | None = None
 
 
 @dataclass
@@ -124,9 +127,10 @@ def _merge_all(loader: Any, manager: Any, hosts: list) -> list[HostVars]:
         key = tuple(g.name for g in groups)
         if key not in group_layers:
             group_layers[key] = _group_layer(loader, manager, sources, groups)
-        data = combine_vars(group_layers[key], host.get_vars())
-        data = combine_vars(data, host_layer(host))
-        result.append(HostVars(host.name, tuple(sorted(key)), key, data))
+        inline, from_files = host.get_vars(), host_layer(host)
+        data = combine_vars(combine_vars(group_layers[key], inline), from_files)
+        result.append(HostVars(host.name, tuple(sorted(key)), key, data,
+                               frozenset(inline) | frozenset(from_files)))
     return result
 
 

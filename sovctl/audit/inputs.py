@@ -11,8 +11,9 @@ endpoint (LiveKit's Google STUN) becomes that endpoint, with the reason.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,10 @@ from sovctl.audit.hostvars import (
     HostVars,
     InventoryView,
     Renderer,
+    has_template,
+    plain,
     read_variables,
+    referenced_names,
     role_defaults,
     trusted,
 )
@@ -51,7 +55,10 @@ class HostFacts:
 
 @dataclass(frozen=True)
 class EndpointUse:
-    host: str
+    """One value of one variable, used by every host of ``hosts`` (hosts whose audited
+    variables are equal share one use: a site-wide NTP server is one use, not 10,000)."""
+
+    hosts: tuple[str, ...]
     var: str
     purpose: str
     value: str
@@ -80,6 +87,9 @@ class _Reader:
                           for role in set(registry.group_roles.values())}
         self.documented = {v.name: trusted(v.default) for v in registry.variables}
         self.by_name = {hv.name: hv for hv in view.hosts}
+        self._checked: dict[int, tuple[Any, str | None]] = {}  # id(value) -> (value, problem)
+        self._roots: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._closures: dict[tuple, frozenset[str]] = {}
 
     def origin(self, hv: HostVars, var: str) -> str:
         if var in hv.raw:
@@ -137,11 +147,50 @@ class _Reader:
         (the same variables as `sovctl check`: sovctl.validate.check_templates)."""
         from sovctl.validate import role_prefixes
 
+        if not any(self._problem(value) for value in hv.raw.values()):
+            return  # (values shared by many hosts are checked once)
         for var in read_variables(hv.raw, role_prefixes()):
-            problem = check_value(hv.raw[var])
+            problem = self._problem(hv.raw[var])
             if problem:
                 raise self.error(hv, var, f"a template sovctl does not evaluate: {problem}",
                                  hint=TEMPLATE_HINT)
+
+    def _problem(self, value: Any) -> str | None:
+        if isinstance(value, str) and "{" not in value:
+            return None
+        seen = self._checked.get(id(value))
+        if seen is None or seen[0] is not value:
+            seen = self._checked[id(value)] = (value, check_value(value))
+        return seen[1]
+
+    def signature(self, hv: HostVars) -> tuple:
+        """Equal for two hosts whose audited values are equal: their groups (and so their
+        shared group variables and role defaults) and, of their own variables, those the
+        audited variables read, directly or through templates."""
+        raw = hv.raw
+        own = hv.own if hv.own is not None else frozenset(raw)
+        templated = tuple(sorted((k, _frozen(raw[k])) for k in own if has_template(raw[k])))
+        key = (hv.group_order, own, templated)
+        closure = self._closures.get(key)
+        if closure is None:
+            ctx = self.context(hv)
+            roots = self.roots(hv)
+            names = set(roots)
+            for var in roots:
+                names |= referenced_names(ctx.get(var), ctx)
+            closure = self._closures[key] = frozenset(names)
+        return hv.group_order, tuple(sorted((k, _frozen(raw[k])) for k in own & closure))
+
+    def roots(self, hv: HostVars) -> tuple[str, ...]:
+        """Every variable the audit evaluates for a host of these groups."""
+        if hv.groups not in self._roots:
+            registry = self.registry
+            self._roots[hv.groups] = (
+                *FACT_VARS, "sov_policy", "sov_endpoint_locations",
+                *(var for var, groups in registry.published_names.items()
+                  if any(g in hv.groups for g in groups)),
+                *(v.name for v in registry.variables if v.applies_to(hv.groups)))
+        return self._roots[hv.groups]
 
     def text(self, hv: HostVars, ctx: dict[str, Any], var: str) -> str | None:
         value = self.render(hv, ctx, var)
@@ -152,36 +201,63 @@ class _Reader:
         return value
 
 
+@dataclass
+class _Evaluated:
+    """What the audit reads of one host, shared by every host with its signature."""
+
+    facts: tuple[str | None, str | None, str | None, str | None, tuple[str, ...]]
+    uses: list[tuple[str, str, str, str, str | None]]  # var, purpose, value, origin, fallback
+    members: list[str] = field(default_factory=list)
+
+
 def read_inputs(view: InventoryView, registry: Registry, roles_dir: Path | None) -> AuditInput:
+    """Each host's facts and endpoint uses. Hosts with equal signatures (the same groups,
+    and equal own values of what the audited variables read) are evaluated once: the
+    first of them in inventory order, so an error names the host it named before."""
     reader = _Reader(view, registry, roles_dir)
-    hosts, uses, policies = [], [], {}
+    hosts, policies = [], {}
     declared: dict[str, dict[str, Any]] = {}
     for hv in view.hosts:
         reader.check_templates(hv)
+    evaluated: dict[tuple, _Evaluated] = {}
     for hv in view.hosts:
-        ctx = reader.context(hv)
-        hosts.append(_facts(reader, hv, ctx))
-        uses += _uses(reader, hv, ctx)
-        _merge_declared(reader, hv, ctx, declared)
-        policy = reader.text(hv, ctx, "sov_policy")
-        if policy:
-            policies.setdefault(policy, hv)
+        key = reader.signature(hv)
+        one = evaluated.get(key)
+        if one is None:
+            ctx = reader.context(hv)
+            one = evaluated[key] = _Evaluated(_facts(reader, hv, ctx), _uses(reader, hv, ctx))
+            _merge_declared(reader, hv, ctx, declared)
+            policy = reader.text(hv, ctx, "sov_policy")
+            if policy:
+                policies.setdefault(policy, hv)
+        one.members.append(hv.name)
+        address = hv.raw.get("ansible_host")
+        provider, region, country, offer, published = one.facts
+        hosts.append(HostFacts(hv.name, provider, region, country, offer,
+                               str(address) if address is not None else None, published))
     if len(policies) > 1:
         first, *_ = policies.values()
         raise reader.error(first, "sov_policy",
                            f"hosts name different policies: {', '.join(sorted(policies))}",
                            hint="set sov_policy once, in group_vars/all, or pass --policy")
+    uses = []
+    for one in evaluated.values():
+        members = tuple(one.members)
+        uses += [EndpointUse(members, *use) for use in one.uses]
     return AuditInput(view.path, tuple(hosts), tuple(uses), declared,
                       next(iter(policies), None), reader.locate)
 
 
-def _facts(reader: _Reader, hv: HostVars, ctx: dict[str, Any]) -> HostFacts:
+def _frozen(value: Any) -> str:
+    return json.dumps(plain(value), sort_keys=True, default=str)
+
+
+def _facts(reader: _Reader, hv: HostVars, ctx: dict[str, Any]) -> tuple:
     provider, region, country, offer = (reader.text(hv, ctx, v) for v in FACT_VARS)
     if country is not None and not is_country(country):
         raise reader.error(hv, "sov_country",
                            f"must be an ISO 3166-1 alpha-2 code such as FR, not {country!r}",
                            hint="use the country's two-letter ISO code (GB, not UK)")
-    address = hv.raw.get("ansible_host")
     published = []
     for var, groups in reader.registry.published_names.items():
         if any(g in hv.groups for g in groups):
@@ -196,11 +272,10 @@ def _facts(reader: _Reader, hv: HostVars, ctx: dict[str, Any]) -> HostFacts:
                                         "https://office.example.eu or office.example.eu")
             if host:
                 published.append(host)
-    return HostFacts(hv.name, provider, region, country, offer,
-                     str(address) if address is not None else None, tuple(published))
+    return provider, region, country, offer, tuple(published)
 
 
-def _uses(reader: _Reader, hv: HostVars, ctx: dict[str, Any]) -> list[EndpointUse]:
+def _uses(reader: _Reader, hv: HostVars, ctx: dict[str, Any]) -> list[tuple]:
     found = []
     for var in reader.registry.variables:
         if not var.applies_to(hv.groups):
@@ -215,8 +290,7 @@ def _uses(reader: _Reader, hv: HostVars, ctx: dict[str, Any]) -> list[EndpointUs
             fallback = var.when_empty_reason
         for v in values:
             _check_endpoint(reader, hv, var.name, var.purpose, v)
-        found += [EndpointUse(hv.name, var.name, var.purpose, v, origin, fallback)
-                  for v in values]
+        found += [(var.name, var.purpose, v, origin, fallback) for v in values]
     return found
 
 

@@ -29,7 +29,8 @@ def _declared_hosts(inputs: AuditInput) -> dict[str, set[str]]:
     for use in inputs.uses:
         target = parse_target(use.value, use.purpose)
         if target.host:
-            found[use.host].add(target.host)
+            for host in use.hosts:
+                found[host].add(target.host)
     return found
 
 
@@ -52,7 +53,7 @@ def compare(observed: list[Observed], inputs: AuditInput, countries: dict[str, s
                 ("apt", "live:apt", "APT source", obs.apt_sources)):
             for value in values:
                 if parse_target(value, purpose).host not in mine:
-                    uses.append(EndpointUse(obs.host, var, purpose, value, OBSERVED, None))
+                    uses.append(EndpointUse((obs.host,), var, purpose, value, OBSERVED, None))
                     findings.append(_undeclared(obs.host, var, f"{what} {value}"))
         _connections(obs, mine, knowledge, uses, findings)
         findings += _address_country(obs, countries.get(obs.host), knowledge)
@@ -87,7 +88,7 @@ def _connections(obs: Observed, mine: set[str], knowledge: Knowledge,
             continue
         peer = f"[{ip}]" if ip.version == 6 else str(ip)
         value = f"{conn.proto}://{peer}:{conn.peer_port}"
-        uses.append(EndpointUse(obs.host, "live:connections",
+        uses.append(EndpointUse((obs.host,), "live:connections",
                                 PORT_PURPOSES.get(conn.peer_port, "other"), value, OBSERVED, None))
         findings.append(_undeclared(obs.host, "live:connections",
                                     f"outbound connection {conn.describe()}"))

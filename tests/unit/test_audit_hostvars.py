@@ -138,7 +138,7 @@ def _read(inv: Path, roles: Path | None = None) -> inputs.AuditInput:
 
 def test_templates_resolve_against_the_host_vars(tmp_path: Path) -> None:
     audit_input = _read(write(tmp_path / "inv", STACK))
-    uses = {(u.host, u.var): u for u in audit_input.uses}
+    uses = {(h, u.var): u for u in audit_input.uses for h in u.hosts}
     stun = uses[("conf1", "livekit_stun_servers")]
     assert (stun.value, stun.origin) == ("stun:stun.example.eu:3478", "documented default")
     assert uses[("id1", "keycloak_smtp_host")].value == "smtp-relay.brevo.com:587"
@@ -149,7 +149,7 @@ def test_role_defaults_are_read_when_the_role_exists(tmp_path: Path) -> None:
     inv = write(tmp_path / "inv", STACK)
     roles = write(tmp_path / "roles", {"livekit/defaults/main.yml":
                                        '---\nlivekit_stun_servers: "{{ sov_stun_servers[:1] }}"\n'})
-    uses = {(u.host, u.var): u for u in _read(inv, roles).uses}
+    uses = {(h, u.var): u for u in _read(inv, roles).uses for h in u.hosts}
     assert uses[("conf1", "livekit_stun_servers")].origin == "role livekit default"
 
 
