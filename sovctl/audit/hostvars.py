@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sovctl.audit.safe_template import Budget, Evaluator
+from sovctl.audit.safe_template import Budget, Evaluator, LiveView
 from sovctl.errors import EXIT_AUDIT_BAD_INPUT, InputError
 from sovctl.inventory import (
     ansible_input_error,
@@ -289,9 +289,14 @@ class Renderer:
                json.dumps({n: plain(context.get(n, _MISSING_TEXT)) for n in sorted(names)},
                           sort_keys=True, default=str))
         if key not in self._cache:
-            self._cache[key] = Evaluator(context, plain, self._budget).render(plain(value))
+            self._cache[key] = Evaluator(context, _plain_or_view,
+                                         self._budget).render(plain(value))
         return self._cache[key]
 
+
+
+def _plain_or_view(value: Any) -> Any:
+    return value if isinstance(value, LiveView) else plain(value)
 
 
 def trusted(value: Any) -> Any:

@@ -33,6 +33,7 @@ from sovctl.audit.hostvars import (
 from sovctl.audit.origin import find_origin
 from sovctl.audit.safe_template import TemplateFailure, check_value
 from sovctl.audit.targets import parse_target, valid_host
+from sovctl.audit.views import Groups, HostVarsView
 from sovctl.errors import EXIT_AUDIT_BAD_INPUT, InputError
 
 FACT_VARS = ("sov_provider", "sov_region", "sov_country", "sov_offer")
@@ -90,6 +91,9 @@ class _Reader:
         self._checked: dict[int, tuple[Any, str | None]] = {}  # id(value) -> (value, problem)
         self._roots: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._closures: dict[tuple, frozenset[str]] = {}
+        self.depth = 0
+        self.reads: list[tuple[HostVars, str]] = []  # other hosts' variables read, in order
+        self.live = {"groups": Groups(view.hosts), "hostvars": HostVarsView(self)}
 
     def origin(self, hv: HostVars, var: str) -> str:
         if var in hv.raw:
@@ -103,11 +107,18 @@ class _Reader:
         return self.origin(self.by_name[host], var)
 
     def error(self, hv: HostVars, var: str, message: str, hint: str | None = None) -> InputError:
+        if var not in hv.raw and self.depth == 0 and self.reads:
+            # A default computed from another host's value (hostvars): point at that value,
+            # the one a user can change.
+            other, other_var = self.reads[-1]
+            message = f"{var} of {hv.name} reads this value: {message}"
+            hv, var = other, other_var
         return InputError(message, file=self.origin(hv, var), field=f"hosts.{hv.name}.{var}",
                           hint=hint, exit_code=EXIT_AUDIT_BAD_INPUT)
 
     def context(self, hv: HostVars) -> dict[str, Any]:
         ctx = dict(self.documented)
+        ctx.update(self.live)
         for role in self.registry.roles_for(hv.groups):
             ctx.update(self.role_data.get(role, {}))
         ctx.update(hv.raw)
@@ -116,6 +127,8 @@ class _Reader:
     def render(self, hv: HostVars, ctx: dict[str, Any], var: str) -> Any:
         from ansible.errors import AnsibleError
 
+        if self.depth == 0:
+            self.reads = []
         try:
             return self.renderer.render(ctx.get(var), ctx)
         except TemplateFailure as exc:

@@ -11,7 +11,10 @@ evaluates it here, in Jinja's immutable sandbox, with:
   strings of bounded size, comparisons, ``and/or/not``, ``x if c else y``,
   ``{% if %}``, ``{% for %}`` and ``{% set %}``;
 - the filters the roles' defaults use: see ``FILTERS``; and Jinja's tests;
-- the string and mapping methods in ``SAFE_METHODS``.
+- the string and mapping methods in ``SAFE_METHODS``, and ``append`` on a list the
+  template built, bounded to ``MAX_LIST_ITEMS`` items;
+- ``groups`` and ``hostvars`` (the inventory's groups; other hosts' inventory variables,
+  rendered in their own context), given by the caller.
 
 Never: lookups, ``query``, function calls, macros, includes, imports, ``range``,
 string formatting with ``%``. A result is limited to ``MAX_OUTPUT`` characters and
@@ -27,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from itertools import chain, islice
 from typing import Any
@@ -61,6 +65,19 @@ class TemplateFailure(Exception):
     def __init__(self, message: str, var: str | None = None):
         super().__init__(message)
         self.var = var
+
+
+class LiveView:
+    """Inventory-wide data a template may read (``groups``, ``hostvars``): passed to
+    templates as is, never converted or copied, and the same for every host of an audit
+    (its text, which the render cache keys on, names it and nothing else)."""
+
+    label = "live view"
+
+    def __str__(self) -> str:
+        return f"<{self.label}>"
+
+    __repr__ = __str__
 
 
 class _Undefined(ChainableUndefined, StrictUndefined):
@@ -218,8 +235,43 @@ class _CodeGenerator(NativeCodeGenerator):
         self.write("))")
 
 
+# Items a template may append to a list it built, and their characters in all: LiveKit's
+# TURN default makes two items (about 60 characters each) per host of the `turn` group.
+MAX_LIST_ITEMS = 100_000
+MAX_LIST_CHARS = MAX_OUTPUT
+# The characters appended so far to each list of the evaluation under way: id -> (list, n)
+_APPENDED: ContextVar[dict[int, tuple[list, int]] | None] = ContextVar("_APPENDED",
+                                                                      default=None)
+
+
+def _bounded_append(items: list) -> Callable[[Any], None]:
+    """``list.append`` for the lists a template builds (the roles' defaults collect TURN
+    servers that way), bounded in items and characters: appending to the list being
+    looped over ends as bad input, not as a machine out of memory."""
+    def append(item: Any) -> None:
+        if len(items) >= MAX_LIST_ITEMS:
+            raise SecurityError(f"a list of more than {MAX_LIST_ITEMS} items")
+        weight = _weight(item)
+        if weight > MAX_VALUE_CHARS:
+            raise SecurityError(f"an item of more than {MAX_VALUE_CHARS} characters")
+        appended = _APPENDED.get()
+        if appended is None:  # outside an Evaluator: bounded by items only
+            appended = {}
+        total = appended.get(id(items), (items, 0))[1] + weight + 2
+        if total > MAX_LIST_CHARS:
+            raise SecurityError(f"a list of more than {MAX_LIST_CHARS} characters")
+        appended[id(items)] = (items, total)
+        items.append(item)
+    return append
+
+
 class _Env(NativeEnvironment, ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "%", "+", "**"})
+
+    def getattr(self, obj, attribute):  # noqa: D102
+        if isinstance(obj, list) and attribute == "append":
+            return _bounded_append(obj)
+        return super().getattr(obj, attribute)
     concat = staticmethod(_concat)  # type: ignore[assignment]
     code_generator_class = _CodeGenerator
 
@@ -340,7 +392,23 @@ class Budget:
 
 @contextmanager
 def _time_limit(budget: Budget):
-    """Stop an evaluation that runs past the run's budget (main thread: SIGALRM)."""
+    """Stop an evaluation that runs past the run's budget (main thread: SIGALRM).
+
+    An evaluation within another (a template reading ``hostvars``) runs under the
+    outer one's limit: the outer timer is neither reset nor cancelled by it."""
+    if _APPENDED.get() is not None:
+        yield
+        return
+    token = _APPENDED.set({})
+    try:
+        with _outer_time_limit(budget):
+            yield
+    finally:
+        _APPENDED.reset(token)
+
+
+@contextmanager
+def _outer_time_limit(budget: Budget):
     left = TIME_BUDGET - budget.spent
     if left <= 0:
         raise TemplateFailure(f"templates took more than {TIME_BUDGET:g} s in all")

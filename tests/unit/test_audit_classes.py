@@ -89,3 +89,22 @@ def test_an_error_names_the_first_host_of_its_class(tmp_path: Path) -> None:
         _read(inv)
     assert err.value.field == "hosts.i0.keycloak_smtp_host"
     assert err.value.file == str(inv / "group_vars" / "identity.yml")
+
+
+def test_a_default_derived_from_a_group_is_one_use_per_relay_not_per_host(tmp_path: Path) -> None:
+    """LiveKit's TURN default (every host of `turn`, read through groups and hostvars) is
+    the same for every LiveKit host: built once, each relay used once by all of them."""
+    n = 120
+    conf = "".join(f"        c{i}: {{}}\n" for i in range(n))
+    turn = "".join(f"        t{i}: {{}}\n" for i in range(n))
+    inv = write(tmp_path / "inv", {
+        "hosts.yml": f"---\nall:\n  children:\n    conferencing:\n      hosts:\n{conf}"
+                     f"    turn:\n      hosts:\n{turn}",
+        "group_vars/all.yml": SITE,
+        "host_vars/t0.yml": "---\ncoturn_external_ip: 192.0.2.30/10.0.0.30\n"})
+    uses = [u for u in _read(inv).uses if u.var == "livekit_turn_servers"]
+    # two entries per relay (UDP and TLS), each one use shared by the n LiveKit hosts
+    assert len(uses) == 2 * n
+    assert {u.hosts for u in uses} == {tuple(f"c{i}" for i in range(n))}
+    assert {u.value for u in uses} == {"192.0.2.30", *(f"t{i}" for i in range(1, n))}
+    assert {u.origin for u in uses} == {"role livekit default"}

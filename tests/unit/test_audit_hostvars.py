@@ -196,3 +196,52 @@ def test_inventory_hash_ignores_hidden_files(tmp_path: Path) -> None:
     assert hostvars.inventory_sha256(inv) == before
     (inv / "group_vars" / "all.yml").write_text("---\n")
     assert hostvars.inventory_sha256(inv)[0] != before[0]
+
+
+def test_defaults_computed_from_other_hosts_are_what_the_hosts_will_contact() -> None:
+    """The meeting app's OIDC issuer comes from the first identity host's keycloak_hostname
+    and LiveKit's TURN list from the `turn` group (the roles' own defaults, read with
+    `groups` and `hostvars`): the sandbox's app talks to https://10.231.47.11, its own
+    Keycloak, not to https://id.sandbox.test (what the audit said when it could not read
+    other hosts)."""
+    report = run_audit(AuditRequest(ROOT / "inventories/sandbox", "eu-residency",
+                                    ROOT / "policies", ROOT / "roles"))
+    by_purpose = {e["purpose"]: e for e in report["endpoints"] if e["purpose"] in ("oidc",
+                                                                                     "turn")}
+    assert by_purpose["oidc"]["url"] == "https://10.231.47.11/realms/sov"
+    assert by_purpose["oidc"]["verdict"] == "ok"
+    assert by_purpose["turn"]["used_by"] == ["sandbox-rtc"]
+    assert by_purpose["turn"]["verdict"] == "ok"
+
+
+def test_a_template_that_grows_the_list_it_loops_over_is_bad_input(tmp_path: Path) -> None:
+    grow = ('"{%- set xs = [1] -%}{%- for x in xs -%}{%- set _ = xs.append(x) -%}'
+            '{%- endfor -%}{{ xs }}"')
+    inv = write(tmp_path / "inv", {**STACK, "host_vars/id1.yml":
+                                   f"---\nkeycloak_smtp_host: {grow}\n"})
+    with pytest.raises(InputError) as err:
+        _read(inv)
+    assert err.value.exit_code == 2
+    assert "a list of more than 100000 items" in err.value.message
+
+
+def test_a_template_that_grows_a_list_of_large_items_is_bad_input(tmp_path: Path) -> None:
+    """The bound is in characters too: 100 items of 10,000 characters are enough."""
+    grow = ('"{%- set xs = [\'a\' * 10000] -%}{%- for x in xs -%}{%- set _ = xs.append(x) -%}'
+            '{%- endfor -%}{{ xs | length }}"')
+    inv = write(tmp_path / "inv", {**STACK, "host_vars/id1.yml":
+                                   f"---\nkeycloak_smtp_host: {grow}\n"})
+    with pytest.raises(InputError) as err:
+        _read(inv)
+    assert err.value.exit_code == 2
+    assert "a list of more than 1000000 characters" in err.value.message
+
+
+def test_hostvars_cannot_chase_each_other_forever(tmp_path: Path) -> None:
+    loop = {**STACK,
+            "host_vars/id1.yml": '---\nkeycloak_smtp_host: "{{ hostvars[\'conf1\'].x }}"\n'
+                                 'x: "{{ hostvars[\'conf1\'].x }}"\n',
+            "host_vars/conf1.yml": '---\nx: "{{ hostvars[\'id1\'].x }}"\n'}
+    with pytest.raises(InputError) as err:
+        _read(write(tmp_path / "inv", loop))
+    assert err.value.exit_code == 2

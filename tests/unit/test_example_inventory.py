@@ -26,11 +26,15 @@ def test_example_is_compliant_with_its_own_policy_secnumcloud() -> None:
     code, report = _audit(EXAMPLE)
     assert report["policy"] == "secnumcloud"
     assert code == 0, report["findings"]
-    assert report["summary"] == {"hosts": 6, "endpoints": 14, "violations": 0, "warnings": 0}
+    assert report["summary"] == {"hosts": 6, "endpoints": 16, "violations": 0, "warnings": 0}
     assert {h["country"] for h in report["hosts"]} == {"FR"}
     # Every external purpose the stack has is declared, none left to software defaults.
     assert {e["purpose"] for e in report["endpoints"]} == {
-        "apt", "artifact", "backup", "dns", "ntp", "oidc", "other", "smtp", "stun"}
+        "apt", "artifact", "backup", "dns", "ntp", "oidc", "other", "smtp", "stun", "turn"}
+    # LiveKit hands its clients the deployment's own two relays (the role's default, from
+    # the `turn` group): the addresses of both relays of this deployment.
+    turn = sorted(e["url"] for e in report["endpoints"] if e["purpose"] == "turn")
+    assert turn == ["192.0.2.30", "198.51.100.30"], turn  # their coturn_external_ip
     # The meeting app's issuer is the deployment's own Keycloak, on the identity host.
     (oidc,) = [e for e in report["endpoints"] if e["purpose"] == "oidc"]
     assert oidc["url"].startswith("https://id.collab.example.org/")
