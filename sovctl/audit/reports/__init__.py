@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
-from sovctl.audit.reports import csv_report, html, sarif, table
+from sovctl.audit.reports import csv_report, html, json_report, sarif, table
 
 FORMATS: dict[str, Callable[[dict[str, Any]], str]] = {
     "table": table.render,
-    "json": lambda report: json.dumps(report, indent=2, ensure_ascii=False) + "\n",
+    "json": json_report.render,
     "html": html.render,
     "csv": csv_report.render,
     "sarif": sarif.render,

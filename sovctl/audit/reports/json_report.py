@@ -1,0 +1,43 @@
+"""The JSON report (the contract), one host, endpoint, finding or location per line.
+
+``json.dumps(indent=2)`` runs Python's own encoder over every item; a 10,000-host report
+whose 1,667 TURN relays are each used by 1,667 LiveKit hosts has 2.8 million ``used_by``
+entries, which took it 1.4 s. Here mappings are indented down to ``INDENTED_LEVELS`` and
+the items of lists down to ``LISTED_LEVELS`` (the report's sections) are one line each,
+written by the C encoder, as is anything deeper. The data is the same; only the layout differs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+INDENTED_LEVELS = 3  # mappings: the report, its sections, meta's parts
+LISTED_LEVELS = 2  # lists one item per line: the report's sections (hosts, endpoints...)
+
+
+def render(report: dict[str, Any]) -> str:
+    parts: list[str] = []
+    _write(report, 0, parts)
+    parts.append("\n")
+    return "".join(parts)
+
+
+def _write(value: Any, depth: int, parts: list[str]) -> None:
+    limit = INDENTED_LEVELS if isinstance(value, dict) else LISTED_LEVELS
+    if depth >= limit or not isinstance(value, dict | list) or not value:
+        parts.append(json.dumps(value, ensure_ascii=False))
+        return
+    inner = "\n" + "  " * (depth + 1)
+    if isinstance(value, dict):
+        parts.append("{")
+        for i, (key, item) in enumerate(value.items()):
+            parts.append(("," if i else "") + inner + json.dumps(str(key), ensure_ascii=False)
+                         + ": ")
+            _write(item, depth + 1, parts)
+        parts.append("\n" + "  " * depth + "}")
+    else:
+        parts.append("[")
+        for i, item in enumerate(value):
+            parts.append(("," if i else "") + inner + json.dumps(item, ensure_ascii=False))
+        parts.append("\n" + "  " * depth + "]")
