@@ -9,7 +9,7 @@ file, sources of every catalogue fact, the file and field behind each finding).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sovctl.audit.catalogue import KnownEndpoint, Policy, Provider
@@ -73,7 +73,7 @@ def audit(inputs: AuditInput, policy: Policy, providers: dict[str, Provider],
           geoip: GeoIP | None = None, observed: list[Observed] | None = None) -> dict[str, Any]:
     """The report dict; ``observed`` (from ``--live``) adds what the hosts really use."""
     check_hosts(inputs, providers)
-    results = {h.name: _host(h, providers, policy) for h in inputs.hosts}
+    results = _host_results(inputs.hosts, providers, policy)
     knowledge = Knowledge(known, inputs.declared, _internal(inputs.hosts, results), geoip)
     extra_uses: list[EndpointUse] = []
     extra_findings: list[Finding] = []
@@ -103,6 +103,23 @@ def audit(inputs: AuditInput, policy: Policy, providers: dict[str, Provider],
 def _host(h: HostFacts, providers: dict[str, Provider], policy: Policy) -> HostResult:
     return host_result(h.name, providers.get(h.provider) if h.provider else None,
                        h.region, h.country, h.offer, policy)
+
+
+def _host_results(hosts, providers: dict[str, Provider], policy: Policy) -> dict[str, HostResult]:
+    """Each host's result; hosts with the same facts get the same one, under their name
+    (the rules read a host's facts, never its name)."""
+    memo: dict[tuple, HostResult] = {}
+    results = {}
+    for h in hosts:
+        key = (h.provider, h.region, h.country, h.offer)
+        if key not in memo:
+            memo[key] = _host(h, providers, policy)
+        result = memo[key]
+        if result.findings and result.findings[0].subject != h.name:
+            result = replace(result, findings=tuple(replace(f, subject=h.name, host=h.name)
+                                                    for f in result.findings))
+        results[h.name] = result
+    return results
 
 
 def _internal(hosts, results) -> dict[str, tuple[str, str | None]]:

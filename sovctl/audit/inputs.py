@@ -91,13 +91,15 @@ class _Reader:
         self._checked: dict[int, tuple[Any, str | None]] = {}  # id(value) -> (value, problem)
         self._roots: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._closures: dict[tuple, frozenset[str]] = {}
+        self._origin_memo: dict[Any, Any] = {}  # directory listings for find_origin
         self.depth = 0
         self.reads: list[tuple[HostVars, str]] = []  # other hosts' variables read, in order
         self.live = {"groups": Groups(view.hosts), "hostvars": HostVarsView(self)}
 
     def origin(self, hv: HostVars, var: str) -> str:
         if var in hv.raw:
-            return find_origin(self.view.path, hv.name, list(hv.group_order), var)
+            return find_origin(self.view.path, hv.name, list(hv.group_order), var,
+                               self._origin_memo)
         role = next((v.role for v in self.registry.variables if v.name == var), None)
         if role and var in self.role_data.get(role, {}):
             return str(Path("roles") / role / "defaults" / "main.yml")
