@@ -160,9 +160,23 @@ def check_templates(inv: Inventory) -> list[Problem]:
     from sovctl.audit.safe_template import check_value
 
     problems, seen = [], set()
+    checked: dict[int, tuple[Any, str | None]] = {}  # id(value) -> (value, problem)
+
+    def problem_of(value: Any) -> str | None:
+        if not isinstance(value, str | list | tuple | dict):
+            return None
+        if isinstance(value, str) and "{" not in value:
+            return None  # not a template
+        found = checked.get(id(value))
+        if found is None or found[0] is not value:
+            found = checked[id(value)] = (value, check_value(value))
+        return found[1]
+
     for host in inv.hosts.values():
+        if not any(problem_of(v) for v in host.vars.values()):
+            continue  # no template of this host is outside the subset, read or not
         for var in read_variables(host.vars, role_prefixes()):
-            problem = check_value(host.vars[var])
+            problem = problem_of(host.vars[var])
             if problem and var not in seen:
                 seen.add(var)
                 problems.append(Problem(

@@ -25,11 +25,26 @@ class AuditRequest:
 
 
 def inventory_of(view: hostvars.InventoryView):
-    """The view as sovctl.inventory.Inventory, vault values left encrypted (placeholders)."""
+    """The view as sovctl.inventory.Inventory, vault values left encrypted (placeholders).
+
+    A value many hosts share (their groups' variables) is converted once, and the hosts
+    share the result: validation reads it, never changes it."""
     from sovctl.inventory import Host, Inventory, plain_data, vault_password_file
 
+    converted: dict[int, tuple[object, object]] = {}  # id(raw value) -> (raw, plain)
+
+    def plain(value):
+        if isinstance(value, bool | int | float) or value is None:
+            return value
+        if type(value) is str:
+            return value
+        seen = converted.get(id(value))
+        if seen is None or seen[0] is not value:
+            seen = converted[id(value)] = (value, plain_data(value, _text_or_placeholder))
+        return seen[1]
+
     return Inventory(view.path, {hv.name: Host(hv.name, list(hv.groups),
-                                               plain_data(hv.raw, _text_or_placeholder))
+                                               {str(k): plain(v) for k, v in hv.raw.items()})
                                  for hv in view.hosts}, vault_password_file(view.path))
 
 
