@@ -139,11 +139,13 @@ def _var_file_owner(base: Path, path: Path) -> tuple[str, str] | None:
 
 
 def preflight(path: str | os.PathLike, exit_code: int = EXIT_BAD_INPUT,
-              vault_secret: bytes | None = None, vault: bool = True) -> None:
+              vault_secret: bytes | None = None, vault: bool = True,
+              parsed: dict[str, tuple[bytes, Any]] | None = None) -> None:
     """Read every file of an inventory strictly, before Ansible does; raise InputError.
 
     Sizes, nesting, aliases, duplicate keys, tabs, structure, host, group and variable
     names, and (given the password) every vault value: each problem names the file.
+    ``parsed``: filled with each YAML hosts file's real path, bytes and data as read.
     """
     inv_path = Path(path)
     if not inv_path.exists() and not inv_path.is_symlink():
@@ -173,8 +175,15 @@ def preflight(path: str | os.PathLike, exit_code: int = EXIT_BAD_INPUT,
             continue
         sources += 1
         if f.suffix in YAML_EXTS:
-            data = read_yaml_file(f, exit_code)
+            raw = read_limited(f, exit_code)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None  # read_yaml_file reads it again, and says so
+            data = read_yaml_file(f, exit_code, text=text)
             _check_hosts_file(data, f, exit_code)
+            if parsed is not None and text is not None:
+                parsed[os.path.realpath(f)] = (raw, data)
         else:
             raw = read_limited(f, exit_code)
             if raw.lstrip().startswith(b"#!"):

@@ -75,14 +75,15 @@ def load(path: str | os.PathLike) -> InventoryView:
         raise _bad("inventory not found", inv_path,
                    hint="pass -i with an inventory directory or file")
     secret = read_vault_secret(inv_path, EXIT_AUDIT_BAD_INPUT)
-    preflight(inv_path, EXIT_AUDIT_BAD_INPUT, secret)
+    sources: dict[str, tuple[bytes, Any]] = {}
+    preflight(inv_path, EXIT_AUDIT_BAD_INPUT, secret, parsed=sources)
     from ansible.errors import AnsibleError
     from ansible.parsing.dataloader import DataLoader
     from ansible.parsing.vault import VaultSecret
 
     from sovctl.inventory import inventory_manager
 
-    loader = _fresh_loader(DataLoader)()
+    loader = _fresh_loader(DataLoader, sources)()
     if secret is not None:
         loader.set_vault_secrets([("default", VaultSecret(secret))])
     try:
@@ -98,20 +99,62 @@ def load(path: str | os.PathLike) -> InventoryView:
     return InventoryView(inv_path, merged, loader)
 
 
-def _fresh_loader(base: type) -> type:
+def _fresh_loader(base: type, read: dict[str, tuple[bytes, Any]] | None = None) -> type:
     class FreshLoader(base):  # type: ignore[misc, valid-type]
-        """Ansible's DataLoader, except that a file loaded uncached (cache='none': the
-        inventory source itself) is not deep-copied: it was just parsed and nothing else
-        holds it, so the copy (half the time of parsing a 10,000-host hosts.yml) copies
-        nothing anyone shares. Cached loads (group_vars, host_vars) are as Ansible has
-        them."""
+        """Ansible's DataLoader, except for a file loaded uncached (cache='none': the
+        inventory source itself, which nothing else holds):
+
+        - it is not deep-copied (half the time of parsing a 10,000-host hosts.yml);
+        - YAML without tags, vault or JSON (hosts.yml as people write it) is parsed by
+          libyaml's safe loader, the same values as Ansible's loader (which adds its
+          constructor's Origin and trust tags to every value, two thirds of the rest of
+          the time): the audit evaluates inventory templates itself (safe_template) and
+          never hands these values to Ansible's templating. Anything else (and any
+          error, so that Ansible reports it) goes through Ansible's own loader;
+        - ``read``: the data preflight read (the same safe loader), used when the file's
+          bytes are still those it read.
+
+        Cached loads (group_vars, host_vars) are as Ansible has them."""
 
         def load_from_file(self, file_name: str, cache: str = "all", unsafe: bool = False,
                            **kwargs: Any) -> Any:
+            if cache == "none" and not kwargs.get("json_only"):
+                data = _plain_yaml(self.path_dwim(file_name), read or {})
+                if data is not _NOT_PLAIN:
+                    return data
             return super().load_from_file(file_name, cache=cache,
                                           unsafe=unsafe or cache == "none", **kwargs)
 
     return FreshLoader
+
+
+_NOT_PLAIN = object()
+
+
+def _plain_yaml(path: str, read: dict[str, tuple[bytes, Any]]) -> Any:
+    """A YAML file's data when it is plain YAML (no tag, no vault, not JSON), else _NOT_PLAIN."""
+    import yaml
+
+    try:
+        raw = Path(path).read_bytes()
+        if b"!" in raw or b"$ANSIBLE_VAULT" in raw:
+            return _NOT_PLAIN
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return _NOT_PLAIN
+    try:
+        json.loads(text)  # Ansible reads JSON with its own decoder first
+        return _NOT_PLAIN
+    except ValueError:
+        pass
+    seen = read.pop(os.path.realpath(path), None)
+    if seen is not None and seen[0] == raw:
+        return seen[1]
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError):
+        return _NOT_PLAIN
 
 
 def _merge_all(loader: Any, manager: Any, hosts: list) -> list[HostVars]:

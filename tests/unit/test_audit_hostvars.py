@@ -98,6 +98,53 @@ def test_host_vars_files_of_every_spelling_are_read(tmp_path: Path) -> None:
                    "mail": {"v_a": "bare"}, "none": {"v_inline": 1}}
 
 
+SCALARS = """
+    ---
+    all:
+      vars:
+        v_base: &base {v_a: 1, v_b: [x, y]}
+      children:
+        web:
+          hosts:
+            w1:
+              v_bools: [yes, no, on, off, true, "yes"]
+              v_numbers: [0o17, 017, 0x1f, 1_000, 1e3, .inf, 12:30]
+              v_nulls: [~, null, ""]
+              v_date: 2024-01-02
+              v_text: "é {{ x }}"
+              v_block: |
+                two
+                lines
+              v_merged:
+                <<: *base
+                v_c: 3
+            10.0.0.1: {v_key: {1: one, 2.5: half}}
+    """
+
+
+@pytest.mark.parametrize("extra", ["", "\n# a tag makes Ansible read it: !unsafe\n"])
+def test_hosts_yml_values_are_those_ansible_reads(tmp_path: Path, extra: str) -> None:
+    """hosts.yml without tags is read by libyaml's safe loader (or taken from preflight),
+    with a tag by Ansible's loader: the values are Ansible's either way."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+
+    inv = write(tmp_path / "inv", {"hosts.yml": SCALARS + extra})
+    view = hostvars.load(inv)
+    loader = DataLoader()
+    manager = InventoryManager(loader=loader, sources=[str(inv)])
+    vm = VariableManager(loader=loader, inventory=manager)
+    assert [hv.name for hv in view.hosts] == [h.name for h in manager.get_hosts()]
+    for hv in view.hosts:
+        theirs = vm.get_vars(host=manager.get_host(hv.name), include_hostvars=False)
+        mine = {k: hostvars.plain(v) for k, v in hv.raw.items() if k.startswith("v_")}
+        assert mine == {k: hostvars.plain(v) for k, v in theirs.items()
+                        if k.startswith("v_")}, hv.name
+    w1 = next(hv.raw for hv in view.hosts if hv.name == "w1")
+    assert hostvars.plain(w1["v_merged"]) == {"v_a": 1, "v_b": ["x", "y"], "v_c": 3}
+
+
 def test_bad_inventory_exits_2_naming_the_file(tmp_path: Path) -> None:
     inv = write(tmp_path / "inv", {"hosts.yml": "---\nall:\n  hosts:\n    h1: {}\n",
                                    "group_vars/all.yml": "---\nkey: [unclosed\n"})
