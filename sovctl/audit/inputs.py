@@ -92,6 +92,8 @@ class _Reader:
         self._roots: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._closures: dict[tuple, frozenset[str]] = {}
         self._origin_memo: dict[Any, Any] = {}  # directory listings for find_origin
+        self.endpoints_ok: set[tuple[str, str]] = set()  # (purpose, value) that name a host
+        self._layer_checked: dict[tuple[str, ...], frozenset[str]] = {}
         self.depth = 0
         self.reads: list[tuple[HostVars, str]] = []  # other hosts' variables read, in order
         self.live = {"groups": Groups(view.hosts), "hostvars": HostVarsView(self)}
@@ -162,7 +164,16 @@ class _Reader:
         (the same variables as `sovctl check`: sovctl.validate.check_templates)."""
         from sovctl.validate import role_prefixes
 
-        if not any(self._problem(value) for value in hv.raw.values()):
+        checked = self._layer_checked.get(hv.group_order)
+        if hv.own is not None and checked is not None:
+            # Its other variables are its groups' values, which an earlier host of the same
+            # groups had (all but those that host set itself: in ``checked``).
+            values: Any = (hv.raw[k] for k in hv.own | checked if k in hv.raw)
+        else:
+            values = hv.raw.values()
+        if not any(self._problem(value) for value in values):
+            if hv.own is not None and checked is None:
+                self._layer_checked[hv.group_order] = hv.own
             return  # (values shared by many hosts are checked once)
         for var in read_variables(hv.raw, role_prefixes()):
             problem = self._problem(hv.raw[var])
@@ -304,7 +315,9 @@ def _uses(reader: _Reader, hv: HostVars, ctx: dict[str, Any]) -> list[tuple]:
             values = var.when_empty if isinstance(var.when_empty, list) else [var.when_empty]
             fallback = var.when_empty_reason
         for v in values:
-            _check_endpoint(reader, hv, var.name, var.purpose, v)
+            if (var.purpose, v) not in reader.endpoints_ok:  # each value checked once
+                _check_endpoint(reader, hv, var.name, var.purpose, v)
+                reader.endpoints_ok.add((var.purpose, v))
         found += [(var.name, var.purpose, v, origin, fallback) for v in values]
     return found
 

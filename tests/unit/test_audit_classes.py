@@ -108,3 +108,20 @@ def test_a_default_derived_from_a_group_is_one_use_per_relay_not_per_host(tmp_pa
     assert {u.hosts for u in uses} == {tuple(f"c{i}" for i in range(n))}
     assert {u.value for u in uses} == {"192.0.2.30", *(f"t{i}" for i in range(1, n))}
     assert {u.origin for u in uses} == {"role livekit default"}
+
+
+def test_a_group_template_one_host_overrides_is_still_checked_for_the_others(
+        tmp_path: Path) -> None:
+    """i0 sets keycloak_smtp_host itself; i1 has its group's value, a lookup: refused,
+    naming i1, though i0 (the first host of those groups) was fine."""
+    inv = write(tmp_path / "inv", {
+        "hosts.yml": "---\nall:\n  children:\n    identity:\n      hosts:\n"
+                     "        i0: {}\n        i1: {}\n",
+        "group_vars/all.yml": SITE,
+        "group_vars/identity.yml":
+            "---\nkeycloak_smtp_host: \"{{ lookup('pipe', 'id') }}\"\n",
+        "host_vars/i0.yml": "---\nkeycloak_smtp_host: smtp.example.eu:587\n"})
+    with pytest.raises(InputError) as err:
+        _read(inv)
+    assert err.value.field == "hosts.i1.keycloak_smtp_host"
+    assert "a template sovctl does not evaluate: calls lookup()" in err.value.message

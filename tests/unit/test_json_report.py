@@ -23,3 +23,12 @@ def test_the_json_report_is_the_report_one_row_per_line() -> None:
     assert '    {"name": "h1", "reasons": ["é"]},' in lines
     assert '    {"url": "stun:h1:3478", "used_by": ["h1", "h2"]}' in lines
     assert '  "findings": [],' in lines
+
+
+def test_a_long_list_rows_share_is_written_as_json_dumps_writes_it() -> None:
+    hosts = [f"h{i}" for i in range(100)]
+    rows = [{"url": f"t{i}", "used_by": hosts, "reasons": ["r"]} for i in range(3)]
+    report = {"endpoints": rows}
+    lines = json_report.render(report).splitlines()
+    assert lines[2:5] == [f"    {json.dumps(row, ensure_ascii=False)}" + ("," if i < 2 else "")
+                          for i, row in enumerate(rows)]

@@ -16,14 +16,36 @@ INDENTED_LEVELS = 3  # mappings: the report, its sections, meta's parts
 LISTED_LEVELS = 2  # lists one item per line: the report's sections (hosts, endpoints...)
 
 
+SHARED_LIST = 64  # a list this long in a row (used_by) is encoded once however many rows share it
+
+
 def render(report: dict[str, Any]) -> str:
     parts: list[str] = []
-    _write(report, 0, parts)
+    _write(report, 0, parts, {})
     parts.append("\n")
     return "".join(parts)
 
 
-def _write(value: Any, depth: int, parts: list[str]) -> None:
+def _line(item: Any, shared: dict[int, tuple[Any, str]]) -> str:
+    """``json.dumps(item)``; a long list in it that other rows share (the hosts of
+    LiveKit's TURN relays) is encoded once."""
+    if not (isinstance(item, dict) and any(isinstance(v, list) and len(v) >= SHARED_LIST
+                                           for v in item.values())):
+        return json.dumps(item, ensure_ascii=False)
+    fields = []
+    for key, value in item.items():
+        if isinstance(value, list) and len(value) >= SHARED_LIST:
+            seen = shared.get(id(value))
+            if seen is None or seen[0] is not value:
+                seen = shared[id(value)] = (value, json.dumps(value, ensure_ascii=False))
+            text = seen[1]
+        else:
+            text = json.dumps(value, ensure_ascii=False)
+        fields.append(f"{json.dumps(str(key), ensure_ascii=False)}: {text}")
+    return "{" + ", ".join(fields) + "}"
+
+
+def _write(value: Any, depth: int, parts: list[str], shared: dict[int, tuple[Any, str]]) -> None:
     limit = INDENTED_LEVELS if isinstance(value, dict) else LISTED_LEVELS
     if depth >= limit or not isinstance(value, dict | list) or not value:
         parts.append(json.dumps(value, ensure_ascii=False))
@@ -34,10 +56,10 @@ def _write(value: Any, depth: int, parts: list[str]) -> None:
         for i, (key, item) in enumerate(value.items()):
             parts.append(("," if i else "") + inner + json.dumps(str(key), ensure_ascii=False)
                          + ": ")
-            _write(item, depth + 1, parts)
+            _write(item, depth + 1, parts, shared)
         parts.append("\n" + "  " * depth + "}")
     else:
         parts.append("[")
         for i, item in enumerate(value):
-            parts.append(("," if i else "") + inner + json.dumps(item, ensure_ascii=False))
+            parts.append(("," if i else "") + inner + _line(item, shared))
         parts.append("\n" + "  " * depth + "]")
