@@ -6,6 +6,7 @@ exit code 2, printed by sovctl.cli.main with the file and the field).
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import click
@@ -93,10 +94,19 @@ def command(ctx: click.Context, inventory: Path | None, policy: str | None, live
         policy_file = Path(policy) if policy and Path(policy).is_file() else None
         refuse_overwriting_inputs(output, inventory, [
             p for p in (policy_file, geoip, vault_password_file(inventory)) if p is not None])
-    report = run_audit(AuditRequest(
-        inventory=inventory, policy=policy,
-        policies_dir=policies_dir, roles_dir=roles_dir, live=live, geoip=geoip))
-    write_output(render(report, fmt), output)
+    # The audit builds a large graph of objects that live until it ends (10,000 hosts'
+    # variables) and makes almost no cycles: the cyclic collector, re-traversing that
+    # graph as it grows, took a fifth of the CPU time of the 10,000-host bench (+14 MB).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        report = run_audit(AuditRequest(
+            inventory=inventory, policy=policy,
+            policies_dir=policies_dir, roles_dir=roles_dir, live=live, geoip=geoip))
+        write_output(render(report, fmt), output)
+    finally:
+        if collecting:
+            gc.enable()
     if output is not None:
         click.echo(f"{report['summary']['violations']} violations, "
                    f"{report['summary']['warnings']} warnings: report written to {output}",

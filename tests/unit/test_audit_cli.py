@@ -191,3 +191,15 @@ def test_html_renders_headless_offline(tmp_path: Path) -> None:
                    check=True, capture_output=True, timeout=120)
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_the_audit_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    """The command pauses the cyclic collector while it runs (a large acyclic graph),
+    and turns it back on, after a report and after bad input alike."""
+    import gc
+
+    assert gc.isenabled()
+    _run("-i", inv("compliant"), "--format", "json")
+    assert gc.isenabled()
+    _run("-i", str(tmp_path / "missing"), "--format", "json")
+    assert gc.isenabled()
