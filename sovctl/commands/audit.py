@@ -7,12 +7,13 @@ exit code 2, printed by sovctl.cli.main with the file and the field).
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
 
 from sovctl import paths
-from sovctl.audit.reports import FORMATS, render
+from sovctl.audit.reports import FORMATS, json_report, render
 from sovctl.audit.service import AuditRequest, run_audit
 from sovctl.errors import EXIT_AUDIT_BAD_INPUT, InputError, UnavailableError
 
@@ -49,12 +50,17 @@ def refuse_overwriting_inputs(output: Path, inventory: Path, inputs: list[Path])
                          hint="write the report outside the inventory directory")
 
 
-def write_output(text: str, output: Path | None) -> None:
+def write_output(text: str | Iterable[str], output: Path | None) -> None:
+    """Writes the report (its text, or its text in pieces as they are made)."""
+    pieces = [text] if isinstance(text, str) else text
     if output is None:
-        click.echo(text, nl=False)
+        for piece in pieces:
+            click.echo(piece, nl=False)
         return
     try:
-        output.write_text(text, encoding="utf-8")
+        with output.open("w", encoding="utf-8") as out:
+            for piece in pieces:
+                out.write(piece)
     except OSError as exc:
         raise InputError(f"cannot write the report: {exc.strerror}", file=str(output),
                          field="--output", exit_code=EXIT_AUDIT_BAD_INPUT) from exc
@@ -103,7 +109,8 @@ def command(ctx: click.Context, inventory: Path | None, policy: str | None, live
         report = run_audit(AuditRequest(
             inventory=inventory, policy=policy,
             policies_dir=policies_dir, roles_dir=roles_dir, live=live, geoip=geoip))
-        write_output(render(report, fmt), output)
+        write_output(json_report.chunks(report) if fmt == "json" else render(report, fmt),
+                     output)
     finally:
         if collecting:
             gc.enable()

@@ -32,3 +32,12 @@ def test_a_long_list_rows_share_is_written_as_json_dumps_writes_it() -> None:
     lines = json_report.render(report).splitlines()
     assert lines[2:5] == [f"    {json.dumps(row, ensure_ascii=False)}" + ("," if i < 2 else "")
                           for i, row in enumerate(rows)]
+
+
+def test_a_large_report_comes_in_pieces_that_make_the_same_text() -> None:
+    report = {"hosts": [{"name": f"h{i}", "verdict": "ok"} for i in range(2000)],
+              "meta": {"x": 1}}
+    pieces = list(json_report.chunks(report))
+    assert len(pieces) > 5
+    assert "".join(pieces) == json_report.render(report)
+    assert json.loads("".join(pieces)) == report

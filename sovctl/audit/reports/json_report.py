@@ -10,6 +10,7 @@ written by the C encoder, as is anything deeper. The data is the same; only the 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 INDENTED_LEVELS = 3  # mappings: the report, its sections, meta's parts
@@ -20,10 +21,19 @@ SHARED_LIST = 64  # a list this long in a row (used_by) is encoded once however 
 
 
 def render(report: dict[str, Any]) -> str:
+    return "".join(chunks(report))
+
+
+def chunks(report: dict[str, Any]) -> Iterator[str]:
+    """The report's text in pieces of a few hundred lines, to be written as
+    they come (a 10,000-host report is tens of MB: never held twice)."""
     parts: list[str] = []
-    _write(report, 0, parts, {})
+    for _ in _write(report, 0, parts, {}):
+        if len(parts) >= 256:
+            yield "".join(parts)
+            parts.clear()
     parts.append("\n")
-    return "".join(parts)
+    yield "".join(parts)
 
 
 def _line(item: Any, shared: dict[int, tuple[Any, str]]) -> str:
@@ -45,7 +55,9 @@ def _line(item: Any, shared: dict[int, tuple[Any, str]]) -> str:
     return "{" + ", ".join(fields) + "}"
 
 
-def _write(value: Any, depth: int, parts: list[str], shared: dict[int, tuple[Any, str]]) -> None:
+def _write(value: Any, depth: int, parts: list[str],
+           shared: dict[int, tuple[Any, str]]) -> Iterator[None]:
+    """Appends the text of ``value`` to ``parts``, yielding after each line."""
     limit = INDENTED_LEVELS if isinstance(value, dict) else LISTED_LEVELS
     if depth >= limit or not isinstance(value, dict | list) or not value:
         parts.append(json.dumps(value, ensure_ascii=False))
@@ -56,10 +68,11 @@ def _write(value: Any, depth: int, parts: list[str], shared: dict[int, tuple[Any
         for i, (key, item) in enumerate(value.items()):
             parts.append(("," if i else "") + inner + json.dumps(str(key), ensure_ascii=False)
                          + ": ")
-            _write(item, depth + 1, parts, shared)
+            yield from _write(item, depth + 1, parts, shared)
         parts.append("\n" + "  " * depth + "}")
     else:
         parts.append("[")
         for i, item in enumerate(value):
             parts.append(("," if i else "") + inner + _line(item, shared))
+            yield
         parts.append("\n" + "  " * depth + "]")
