@@ -25,12 +25,7 @@ input, reported with the variable's name by the caller (``TemplateFailure``).
 from __future__ import annotations
 
 import re
-import signal
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
 from functools import lru_cache
 from itertools import chain, islice
 from typing import Any
@@ -40,6 +35,8 @@ from jinja2 import ChainableUndefined, StrictUndefined, TemplateError, Undefined
 from jinja2.defaults import DEFAULT_FILTERS, DEFAULT_TESTS
 from jinja2.nativetypes import NativeCodeGenerator, NativeEnvironment, NativeTemplate
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from sovctl.audit.template_run import APPENDED, Budget, TemplateFailure, time_limit
 
 MAX_TEMPLATE_CHARS = 4096  # the text of one template
 # A value a template reads (its text size), and what one operation (* + replace
@@ -54,17 +51,6 @@ SAFE_METHODS = frozenset({
     "split", "rsplit", "strip", "lstrip", "rstrip", "lower", "upper", "startswith",
     "endswith", "get", "keys", "values", "items", "append",
 })
-
-
-class TemplateFailure(Exception):
-    """A template outside the subset, or one that fails: the message says why.
-
-    ``var`` is the variable whose own value failed, when it is not the one rendered.
-    """
-
-    def __init__(self, message: str, var: str | None = None):
-        super().__init__(message)
-        self.var = var
 
 
 class LiveView:
@@ -239,9 +225,6 @@ class _CodeGenerator(NativeCodeGenerator):
 # TURN default makes two items (about 60 characters each) per host of the `turn` group.
 MAX_LIST_ITEMS = 100_000
 MAX_LIST_CHARS = MAX_OUTPUT
-# The characters appended so far to each list of the evaluation under way: id -> (list, n)
-_APPENDED: ContextVar[dict[int, tuple[list, int]] | None] = ContextVar("_APPENDED",
-                                                                      default=None)
 
 
 def _bounded_append(items: list) -> Callable[[Any], None]:
@@ -254,7 +237,7 @@ def _bounded_append(items: list) -> Callable[[Any], None]:
         weight = _weight(item)
         if weight > MAX_VALUE_CHARS:
             raise SecurityError(f"an item of more than {MAX_VALUE_CHARS} characters")
-        appended = _APPENDED.get()
+        appended = APPENDED.get()
         if appended is None:  # outside an Evaluator: bounded by items only
             appended = {}
         total = appended.get(id(items), (items, 0))[1] + weight + 2
@@ -383,55 +366,6 @@ def _names(text: str) -> set[str]:
     return meta.find_undeclared_variables(_ENV.parse(text))
 
 
-class Budget:
-    """Seconds of evaluation spent by one run (one audit, one check)."""
-
-    def __init__(self) -> None:
-        self.spent = 0.0
-
-
-@contextmanager
-def _time_limit(budget: Budget):
-    """Stop an evaluation that runs past the run's budget (main thread: SIGALRM).
-
-    An evaluation within another (a template reading ``hostvars``) runs under the
-    outer one's limit: the outer timer is neither reset nor cancelled by it."""
-    if _APPENDED.get() is not None:
-        yield
-        return
-    token = _APPENDED.set({})
-    try:
-        with _outer_time_limit(budget):
-            yield
-    finally:
-        _APPENDED.reset(token)
-
-
-@contextmanager
-def _outer_time_limit(budget: Budget):
-    left = TIME_BUDGET - budget.spent
-    if left <= 0:
-        raise TemplateFailure(f"templates took more than {TIME_BUDGET:g} s in all")
-    use_alarm = threading.current_thread() is threading.main_thread() and hasattr(
-        signal, "setitimer")
-    start = time.monotonic()
-    previous = None
-
-    def expired(_signum, _frame):
-        raise TemplateFailure(f"templates took more than {TIME_BUDGET:g} s in all")
-
-    if use_alarm:
-        previous = signal.signal(signal.SIGALRM, expired)
-        signal.setitimer(signal.ITIMER_REAL, left)
-    try:
-        yield
-    finally:
-        if use_alarm:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-        budget.spent += time.monotonic() - start
-
-
 class Evaluator:
     """Renders values against one host's variables; ``convert`` makes a raw value plain."""
 
@@ -448,7 +382,7 @@ class Evaluator:
         """The rendered value; raises TemplateFailure."""
         if self.stack:
             return self._render(value)
-        with _time_limit(self.budget):
+        with time_limit(self.budget, TIME_BUDGET):
             try:
                 return self._render(value)
             except TemplateFailure:
