@@ -24,13 +24,28 @@ PORT_PURPOSES = {53: "dns", 853: "dns", 123: "ntp", 25: "smtp", 465: "smtp", 587
                  3478: "stun", 5349: "turn"}
 
 
-def _declared_hosts(inputs: AuditInput) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = defaultdict(set)
+class _Names:
+    """The endpoint hosts one host's variables name: the sets of the classes of hosts it
+    belongs to, looked up in place (not copied per host: with LiveKit's TURN list, every
+    LiveKit host names every relay)."""
+
+    def __init__(self) -> None:
+        self.sets: list[set[str]] = []
+
+    def __contains__(self, name: object) -> bool:
+        return any(name in names for names in self.sets)
+
+
+def _declared_hosts(inputs: AuditInput) -> dict[str, _Names]:
+    by_class: dict[int, tuple[tuple[str, ...], set[str]]] = {}
     for use in inputs.uses:
         target = parse_target(use.value, use.purpose)
         if target.host:
-            for host in use.hosts:
-                found[host].add(target.host)
+            by_class.setdefault(id(use.hosts), (use.hosts, set()))[1].add(target.host)
+    found: dict[str, _Names] = defaultdict(_Names)
+    for hosts, names in by_class.values():
+        for host in hosts:
+            found[host].sets.append(names)
     return found
 
 
@@ -46,7 +61,7 @@ def compare(observed: list[Observed], inputs: AuditInput, countries: dict[str, s
             findings.append(Finding("warning", "live-unreachable", obs.host,
                                     f"live collection failed: {obs.error}", obs.host, "live:"))
             continue
-        mine = declared.get(obs.host, set())
+        mine = declared.get(obs.host) or _Names()
         for purpose, var, what, values in (
                 ("dns", "live:resolvers", "resolver", obs.resolvers),
                 ("ntp", "live:ntp", "NTP source", obs.ntp_sources),
@@ -73,7 +88,7 @@ def _undeclared(host: str, var: str, what: str) -> Finding:
                    f"{what} is used but not declared in the inventory", host, var)
 
 
-def _connections(obs: Observed, mine: set[str], knowledge: Knowledge,
+def _connections(obs: Observed, mine: _Names, knowledge: Knowledge,
                  uses: list[EndpointUse], findings: list[Finding]) -> None:
     own = set(obs.addresses)
     for conn in obs.outbound:
