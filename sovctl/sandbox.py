@@ -70,9 +70,13 @@ def _podman(*args: str, check: bool = True, stdin: str | None = None
 
 
 def state_dir() -> Path:
-    """Runtime state of the sandbox (mirror, its server): ``sandbox/`` in the state
-    directory of its inventory (``paths.state_dir``), never in sovctl's own content."""
-    path = paths.state_dir(default_inventory()) / "sandbox"
+    """Runtime state of the sandbox (its artifact mirror, some hundred MB, and the mirror
+    server's pid), outside the inventory, which is copied and hashed: ``.sovctl/sandbox``
+    in a checkout, ``sandbox-runtime`` beside the sandbox's inventory when installed."""
+    if paths.installed():
+        path = paths.default_inventory().parent / "sandbox-runtime"
+    else:
+        path = project_root() / ".sovctl" / "sandbox"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

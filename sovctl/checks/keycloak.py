@@ -56,16 +56,30 @@ def admin(host_name: str, method: str, path: str, body: dict | None = None,
                 or context.resolve(inv_host, "vault_keycloak_admin_password"))
     host = context.testinfra_host(host_name)
     base = "http://127.0.0.1:8080"
-    token = json.loads(host.check_output(
-        "curl -fsS " + " ".join(shlex.quote(a) for a in [
+
+    def call(command: str, what: str) -> str:
+        # The command carries the admin password or token: a failure says what failed and
+        # curl's own message, never the command (pytest would print it into the report).
+        result = host.run(command)
+        if result.rc != 0:
+            raise AssertionError(f"{what}: curl exit {result.rc}: "
+                                 f"{result.stderr.strip().splitlines()[-1:]}")
+        return result.stdout
+
+    # The password reaches curl on its standard input (printf is the shell's builtin), so
+    # it is not in curl's arguments, which every user of the host can read while it runs.
+    token = json.loads(call(
+        f"printf '%s' {shlex.quote(password)} | curl -fsS " + " ".join(shlex.quote(a) for a in [
             "-d", "grant_type=password", "-d", "client_id=admin-cli",
-            "--data-urlencode", f"username={user}", "--data-urlencode", f"password={password}",
-            f"{base}/realms/master/protocol/openid-connect/token"])))["access_token"]
+            "--data-urlencode", f"username={user}", "--data-urlencode", "password@-",
+            f"{base}/realms/master/protocol/openid-connect/token"]),
+        f"an admin token for {user} on {host_name}"))["access_token"]
     args = ["-sS", "-o", "/dev/stdout", "-w", "\\n%{http_code}", "-X", method,
             "-H", f"Authorization: Bearer {token}", "-H", "Content-Type: application/json"]
     if body is not None:
         args += ["--data-binary", json.dumps(body)]
-    out = host.check_output("curl " + " ".join(shlex.quote(a) for a in [*args, base + path]))
+    out = call("curl " + " ".join(shlex.quote(a) for a in [*args, base + path]),
+               f"{method} {path} on {host_name}")
     text, _, status = out.rpartition("\n")
     status = status.strip()
     assert status.startswith(tuple(ok)), f"{method} {path}: HTTP {status} {text[:500]}"

@@ -79,3 +79,16 @@ def test_a_sandbox_elsewhere_never_takes_another_sandbox_s_working_files(
     copied = sorted(str(p.relative_to(tmp_path / "mine"))
                     for p in paths.default_inventory().rglob("*") if p.is_file())
     assert copied == ["group_vars/all/main.yml", "hosts.yml"]
+
+
+def test_the_sandbox_runtime_state_is_kept_out_of_its_inventory(wheel_content, tmp_path,
+                                                                monkeypatch):
+    # The mirror (hundreds of MB) would otherwise be copied and hashed with the inventory.
+    from sovctl import sandbox
+
+    installed_runtime = sandbox.state_dir()
+    assert installed_runtime == tmp_path / "state" / "sovctl" / "sandbox-runtime"
+    assert paths.default_inventory() not in installed_runtime.parents
+    monkeypatch.setattr(paths, "installed", lambda: False)
+    monkeypatch.setattr(sandbox, "project_root", lambda: tmp_path / "checkout")
+    assert sandbox.state_dir() == tmp_path / "checkout" / ".sovctl" / "sandbox"
