@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
@@ -84,8 +85,6 @@ class Meeting:
 
     def remote_video(self, page) -> dict:
         """A remote participant's video, rendering: decoded size > 0 and time advancing."""
-        import time
-
         deadline = time.monotonic() + self.timeout / 1000
         last: list = []
         while time.monotonic() < deadline:
