@@ -57,12 +57,8 @@ def default_inventory() -> Path:
     the working files beside them are kept. ``SOVCTL_SANDBOX_DIR`` applies to a checkout too.
     """
     shipped = project_root() / "inventories" / "sandbox"
-    env = os.environ.get("SOVCTL_SANDBOX_DIR")
-    if not env and not installed():
-        return shipped
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    target = Path(env) if env else Path(state) / "sovctl" / "sandbox"
-    if shipped.is_dir() and target.resolve() != shipped.resolve():
+    target = sandbox_location()
+    if target != shipped and shipped.is_dir() and target.resolve() != shipped.resolve():
         for src in sorted(shipped.rglob("*")):
             dst = target / src.relative_to(shipped)
             if _shipped(src, shipped) and not (dst.is_file()
@@ -70,6 +66,17 @@ def default_inventory() -> Path:
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dst)
     return target
+
+
+def sandbox_location() -> Path:
+    """Where the sandbox's inventory is (default_inventory), without making it."""
+    env = os.environ.get("SOVCTL_SANDBOX_DIR")
+    if env:
+        return Path(env)
+    if not installed():
+        return project_root() / "inventories" / "sandbox"
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "sovctl" / "sandbox"
 
 
 def state_dir(inventory: str | os.PathLike) -> Path:

@@ -74,7 +74,7 @@ def state_dir() -> Path:
     server's pid), outside the inventory, which is copied and hashed: ``.sovctl/sandbox``
     in a checkout, ``sandbox-runtime`` beside the sandbox's inventory when installed."""
     if paths.installed():
-        path = paths.default_inventory().parent / "sandbox-runtime"
+        path = paths.sandbox_location().parent / "sandbox-runtime"
     else:
         path = project_root() / ".sovctl" / "sandbox"
     path.mkdir(parents=True, exist_ok=True)
