@@ -13,7 +13,9 @@ from setuptools.command.build_py import build_py
 
 CONTENT = ("roles", "playbooks", "policies", "inventories/example", "inventories/sandbox",
            "ansible.cfg")
-# Never shipped: secrets, local state, build output and dependencies of the frontend.
+# Never shipped: secrets, local state, build output and dependencies of the frontend (the
+# sandbox's working files are also sovctl.paths.WORKING_FILES, which setup.py cannot import
+# in an isolated build without sovctl's dependencies).
 IGNORE = shutil.ignore_patterns("node_modules", "dist", "__pycache__", "*.pyc", ".vault-pass",
                                 "vault.yml", ".sovctl", ".sovctl-*", ".pytest_cache",
                                 "sandbox_ssh.yml")
