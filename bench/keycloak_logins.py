@@ -71,8 +71,8 @@ def main() -> None:
                      "client at a time, as people do")
     use_inventory(args.inventory)
 
-    from sovctl.checks import context
     from sovctl.checks.keycloak import login
+    from sovctl.probes import context
 
     host = context.hosts("identity")[0]
     ti = context.testinfra_host(host.name)

@@ -76,7 +76,7 @@ def find_inventory(explicit: str | None) -> Path:
 
 def target(inventory: Path, host: str | None, allow_public: bool) -> dict:
     os.environ["SOVCTL_VERIFY_INVENTORY"] = str(inventory.resolve())
-    from sovctl.checks import context
+    from sovctl.probes import context
 
     names = [h.name for h in context.hosts("conferencing")]
     if not names:

@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def use_inventory(explicit: str | None = None) -> Path:
-    """Point the checks library (sovctl.checks.context) and Ansible at the inventory."""
+    """Point the checks library (sovctl.probes.context) and Ansible at the inventory."""
     from sovctl.inventory import vault_password_file
 
     path = Path(explicit or os.environ.get("SOVCTL_VERIFY_INVENTORY")

@@ -132,7 +132,7 @@ def main() -> None:
         parser.error("bounded: 1-200 clients, 1-5000 messages")
     use_inventory(args.inventory)
 
-    from sovctl.checks import context
+    from sovctl.probes import context
 
     turns, peers = context.hosts("turn"), context.hosts("conferencing")
     if not turns or not peers:

@@ -20,9 +20,9 @@ import uuid
 
 import pytest
 
-from sovctl.checks import context
 from sovctl.checks.keycloak import login, verified_claims
 from sovctl.checks.livekit_client import HEIGHT, WIDTH, count_frames, produce_video, token
+from sovctl.probes import context
 
 ID_NODES = context.host_names("identity")
 LK_NODES = context.host_names("conferencing")
@@ -197,7 +197,7 @@ def lkc():
 
 
 def test_both_livekit_nodes_are_registered_in_redis(lkc):
-    from sovctl.checks.redis import redis_target, session
+    from sovctl.probes.redis import redis_target, session
 
     target = redis_target(lkc["inv"])
     auth, nodes = session(context.testinfra_host(LK_NODES[0]), target["address"],
@@ -271,7 +271,7 @@ def test_room_spans_both_livekit_nodes(lkc):
 
 def test_every_turn_relay_allocates():
     """Each relay of the `turn` group grants an allocation with the deployment's secret."""
-    from sovctl.checks.turnclient import allocate, rest_credentials
+    from sovctl.probes.turnclient import allocate, rest_credentials
 
     relays = context.hosts("turn")
     if len(relays) < 2:

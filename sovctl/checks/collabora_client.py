@@ -19,7 +19,7 @@ import time
 import xml.etree.ElementTree as ET
 from urllib.parse import quote, urlsplit
 
-from sovctl.checks import context
+from sovctl.probes import context
 
 ALIAS_GROUPS = "/config/storage/wopi/alias_groups"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"

@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from sovctl.checks import context
+from sovctl.probes import context
 
 SCANNERS = context.host_names("scanner")
 TARGETS = sorted({name for g in ("turn", "identity", "edge", "conferencing", "office")

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from sovctl.checks import context
+from sovctl.probes import context
 
 ID_HOSTS = context.host_names("identity")
 pytestmark = pytest.mark.skipif(not ID_HOSTS, reason="no host in group 'identity'")

@@ -28,7 +28,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from sovctl.checks import context
 from sovctl.checks.livekit_client import (
     PUBLIC_FALLBACK,
     WEBHOOK_RECEIVER,
@@ -42,6 +41,7 @@ from sovctl.checks.livekit_client import (
     shell_quote,
     token,
 )
+from sovctl.probes import context
 
 CONF_HOSTS = context.host_names("conferencing")
 pytestmark = pytest.mark.skipif(not CONF_HOSTS, reason="no host in group 'conferencing'")
@@ -259,7 +259,7 @@ def test_rendered_config_names_no_public_stun_or_turn_server(lk):
 def test_node_is_registered_in_redis(lk):
     if not lk["redis"]:
         pytest.skip("single node without Redis (livekit_redis_enabled is false)")
-    from sovctl.checks.redis import redis_target, session
+    from sovctl.probes.redis import redis_target, session
 
     target = redis_target(lk["inv"])
     auth, nodes = session(lk["host"], target["address"], target["port"],

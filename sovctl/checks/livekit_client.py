@@ -14,7 +14,7 @@ import time
 import uuid
 from urllib.parse import urlsplit
 
-from sovctl.checks import context
+from sovctl.probes import context
 
 # LiveKit's built-in STUN servers (rtcconfig.DefaultStunServers in LiveKit 1.13): what
 # it hands clients when rtc.stun_servers is empty.

@@ -23,7 +23,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from sovctl.checks import context
 from sovctl.checks.meet_client import (
     API,
     artifacts_dir,
@@ -36,6 +35,7 @@ from sovctl.checks.meet_client import (
     session_cookie,
     user_cookie,
 )
+from sovctl.probes import context
 
 MEET_HOSTS = context.host_names("meet")
 pytestmark = pytest.mark.skipif(not MEET_HOSTS, reason="no host in group 'meet'")

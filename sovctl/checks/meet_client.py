@@ -12,7 +12,7 @@ import socket
 import time
 from pathlib import Path
 
-from sovctl.checks import context
+from sovctl.probes import context
 
 SESSION_COOKIE = "sovmeet_session"
 API = {"X-Sovmeet-Request": "1"}

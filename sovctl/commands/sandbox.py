@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from sovctl import sandbox
-from sovctl.checks.turnclient import rest_credentials
 from sovctl.paths import default_inventory
+from sovctl.probes.turnclient import rest_credentials
 
 
 @click.group("sandbox")

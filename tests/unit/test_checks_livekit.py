@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from sovctl.checks import livekit_client, redis
+from sovctl.checks import livekit_client
+from sovctl.probes import redis
 
 
 @pytest.mark.parametrize(("url", "host"), [

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from sovctl.commands.deploy import resolve_playbooks
+from sovctl.commands.verify import probe_suite
 from sovctl.errors import InputError
 from sovctl.services import registry, upgradable
 
@@ -38,7 +39,8 @@ def test_every_service_names_its_playbook_groups_and_roles():
         for role in svc.roles:
             assert (ROOT / "roles" / role / "tasks" / "main.yml").is_file(), (svc.name, role)
         for module in svc.checks:
-            assert (ROOT / "sovctl" / "checks" / f"{module}.py").is_file(), (svc.name, module)
+            assert (probe_suite(module) is not None
+                    or (ROOT / "sovctl" / "checks" / f"{module}.py").is_file()), (svc.name, module)
 
 
 def test_deploy_offers_exactly_the_registry():

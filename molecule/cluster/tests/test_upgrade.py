@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 
 from sovctl.checks import cluster as cluster_checks
-from sovctl.checks import context
 from sovctl.checks.keycloak import login, verified_claims
+from sovctl.probes import context
 
 ID_NODES = cluster_checks.ID_NODES
 # The cluster's Keycloak fixture (addresses, CA, test user), shared with test_cluster.py.

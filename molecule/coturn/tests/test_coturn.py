@@ -1,3 +1,6 @@
-"""The coturn scenario runs sovctl's shared coturn checks (also used by `sovctl verify`)."""
+"""The coturn scenario runs sovctl's coturn probes (also run by `sovctl verify`)."""
 
-from sovctl.checks.coturn import *  # noqa: F403
+from sovctl.probes import coturn
+from sovctl.probes.pytest_adapter import probe_run, tests_for  # noqa: F401 - the fixture
+
+test_coturn = tests_for(coturn.suite)

@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from sovctl.checks.coturn import probe, start_peer, turn, uclient  # noqa: F401 - fixtures
+from sovctl.probes import Failed, coturn
+from sovctl.probes.pytest_adapter import probe_run  # noqa: F401 - the fixture
 
 WAIT = 60  # seconds; systemd restarts coturn 2 s after it dies (RestartSec)
 
@@ -43,19 +44,24 @@ def wait_until(what: str, predicate, host) -> None:
         time.sleep(1)
 
 
-def relays(turn, probe) -> str:  # noqa: F811 - the fixtures imported above
+@pytest.fixture(scope="module")
+def turn(probe_run):  # noqa: F811 - the fixture imported above
+    """The scenario's one TURN host, as the coturn probes see it."""
+    return coturn.suite.subject_for(probe_run, coturn.context.host_names("turn")[0])
+
+
+def relays(turn) -> str:
     """A real allocation with turnutils_uclient (UDP) relaying data to the peer and back;
-    '' when it did, else the client's output."""
-    start_peer(probe)
-    result = uclient(probe, turn, probe["address"])
-    out = result.stdout + result.stderr
-    totals = re.findall(r"tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*$", out, re.M)
-    ok = result.rc == 0 and totals and int(totals[-1][0]) > 0 and len(set(totals[-1])) == 1
-    return "" if ok else out[-2000:]
+    '' when every message came back, else what the client reported."""
+    try:
+        sent, received, out = coturn.relay_totals(turn.client, turn)
+    except Failed as exc:
+        return str(exc)
+    return "" if sent > 0 and sent == received else out[-2000:]
 
 
-def test_killed_coturn_is_restarted_by_systemd(turn, probe):  # noqa: F811
-    h = turn["host"]
+def test_killed_coturn_is_restarted_by_systemd(turn):
+    h = turn.host
     before = unit(h)
     assert before["Restart"] != "no", "the coturn unit has no Restart= (roles/coturn drop-in)"
     assert before["ActiveState"] == "active" and before["MainPID"] != "0", before
@@ -66,10 +72,10 @@ def test_killed_coturn_is_restarted_by_systemd(turn, probe):  # noqa: F811
         now = unit(h)
         return (int(now["NRestarts"]) > int(before["NRestarts"])
                 and now["MainPID"] not in ("0", before["MainPID"])
-                and now["ActiveState"] == "active" and listening(h, turn["port"]))
+                and now["ActiveState"] == "active" and listening(h, turn.port))
 
     wait_until("coturn restarted by systemd and listening", restarted, h)
-    assert relays(turn, probe) == ""
+    assert relays(turn) == ""
 
 
 def verify(*args: str) -> subprocess.CompletedProcess:
@@ -78,19 +84,20 @@ def verify(*args: str) -> subprocess.CompletedProcess:
          "--service", "coturn", *args], capture_output=True, text=True, timeout=600)
 
 
-def test_verify_reports_the_outage_while_it_lasts(turn):  # noqa: F811
-    h, name = turn["host"], turn["name"]
+def test_verify_reports_the_outage_while_it_lasts(turn):
+    h, name = turn.host, turn.name
     try:
         h.check_output("systemctl stop coturn")
         down = verify()
     finally:
         h.run("systemctl start coturn")
-        wait_until("coturn listening after start", lambda: listening(h, turn["port"]), h)
+        wait_until("coturn listening after start", lambda: listening(h, turn.port), h)
     out = down.stdout + down.stderr
     assert down.returncode != 0, out[-3000:]
     assert re.search(rf"^{re.escape(name)}\s+coturn\s+\d+\s+[1-9]\d*\s+\d+\s+FAIL$", out,
                      re.M), out[-3000:]
-    assert "FAILED" in out and "test_coturn_is_running_and_enabled" in out, out[-3000:]
+    assert re.search(rf"^FAILED {re.escape(name)} coturn coturn_is_running_and_enabled: ", out,
+                     re.M), out[-3000:]
 
     up = verify()
     assert up.returncode == 0, (up.stdout + up.stderr)[-3000:]

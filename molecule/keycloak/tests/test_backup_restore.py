@@ -17,8 +17,8 @@ import tempfile
 
 import pytest
 
-from sovctl.checks import context
 from sovctl.checks.keycloak import admin, login, verified_claims
+from sovctl.probes import context
 
 SOURCE, FRESH = "kc1", "kcfresh1"
 WITNESS = "backup-witness"

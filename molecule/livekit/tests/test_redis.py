@@ -1,3 +1,6 @@
-"""The livekit scenario runs sovctl's shared Redis checks (also used by `sovctl verify`)."""
+"""The livekit scenario runs sovctl's Redis probes (also run by `sovctl verify`)."""
 
-from sovctl.checks.redis import *  # noqa: F403
+from sovctl.probes import redis
+from sovctl.probes.pytest_adapter import probe_run, tests_for  # noqa: F401 - the fixture
+
+test_redis = tests_for(redis.suite)

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sovctl.checks import context
 from sovctl.inventory import load_inventory
+from sovctl.probes import context
 
 SOVCTL = [sys.executable, "-m", "sovctl"]
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from sovctl.checks import context
 from sovctl.checks.meet import meet as meet  # noqa: F401  (the fixture)
 from sovctl.checks.meet_client import API, get, post, user_cookie
+from sovctl.probes import context
 
 SOVCTL = [sys.executable, "-m", "sovctl"]
 

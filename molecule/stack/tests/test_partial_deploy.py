@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from sovctl.checks import context
 from sovctl.paths import project_root, state_dir
+from sovctl.probes import context
 
 SOVCTL = [sys.executable, "-m", "sovctl"]
 ROOT = project_root()

@@ -9,9 +9,8 @@ import re
 import tempfile
 from functools import cache
 
-import pytest
-
 from sovctl.inventory import Host, load_inventory
+from sovctl.probes import Skipped
 
 # The internal CA the roles install on every host (tls_mode internal).
 CA_PATH = "/etc/ssl/sovctl/ca.crt"
@@ -29,7 +28,7 @@ def has_inventory() -> bool:
 def inventory_path() -> str:
     path = _named_inventory()
     if not path:
-        pytest.skip("no inventory: run through `sovctl verify` or molecule")
+        raise Skipped("no inventory: run through `sovctl verify` or molecule")
     return path
 
 
@@ -81,6 +80,12 @@ def address_of(name: str) -> str:
 
 # Each command on a test host is a round trip through Ansible: ask once, remember.
 cached_address_of = cache(address_of)
+
+
+def reset() -> None:
+    """Forget what was read of the inventory: a run of probes over another one begins."""
+    inventory.cache_clear()
+    cached_address_of.cache_clear()
 
 
 def is_private(address: str) -> bool:

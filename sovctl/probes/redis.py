@@ -1,4 +1,4 @@
-"""Redis, checked as a client on the network would meet it: password, private binding, ACL."""
+"""Redis, probed as a client on the network would meet it: password, private binding, ACL."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ import inspect
 import ipaddress
 import json
 import socket
+from dataclasses import dataclass, field
 
-import pytest
+from sovctl.probes import Run, Suite, context, expect
 
-from sovctl.checks import context
-
-REDIS_HOSTS = context.host_names("redis")
-pytestmark = pytest.mark.skipif(not REDIS_HOSTS, reason="no host in group 'redis'")
+suite = Suite("redis", "redis", doc=__doc__)
 
 
 # ---------------------------------------------------------------- a minimal RESP client
@@ -117,71 +115,95 @@ def redis_target(inv_host) -> dict:
         host, _, port = address.rpartition(":")
     else:
         redis_hosts = context.hosts("redis")
-        assert redis_hosts, "no host in group 'redis' and no livekit_redis_address"
+        expect(redis_hosts, "no host in group 'redis' and no livekit_redis_address")
         host = context.address_of(redis_hosts[0].name)
         port = redis_hosts[0].vars.get("redis_port", 6379)
     password = (context.resolve(inv_host, "redis_password")
                 or context.resolve(inv_host, "livekit_redis_password")
                 or context.resolve(inv_host, "vault_redis_password"))
-    assert password, "no Redis password in the inventory"
+    expect(password, "no Redis password in the inventory")
     return {"address": host, "port": int(port), "password": str(password)}
 
 
-@pytest.fixture(scope="module", params=REDIS_HOSTS)
-def redis(request):
-    inv_host = context.inventory().hosts[request.param]
+@dataclass(frozen=True)
+class Redis:
+    name: str
+    host: object = field(repr=False)
+    peer: object = field(repr=False)
+    address: str
+    port: int
+    password: str = field(repr=False)
+
+
+@suite.subject
+def redis(run: Run, name: str) -> Redis:
+    inv_host = context.inventory().hosts[name]
     password = (context.resolve(inv_host, "redis_password")
                 or context.resolve(inv_host, "vault_redis_password"))
-    assert password, f"no Redis password for {request.param} in the inventory"
-    return {"name": request.param, "host": context.testinfra_host(request.param),
-            "peer": peer_host(),
-            "address": context.address_of(request.param),
-            "port": int(inv_host.vars.get("redis_port", 6379)), "password": str(password)}
+    expect(password, f"no Redis password for {name} in the inventory")
+    return Redis(name, context.testinfra_host(name), run.once("redis.peer", peer_host),
+                 context.address_of(name), int(inv_host.vars.get("redis_port", 6379)),
+                 str(password))
 
 
-# ---------------------------------------------------------------- the checks
+# ---------------------------------------------------------------- the probes
 
-def test_redis_is_running_and_enabled(redis):
-    out = redis["host"].run("systemctl is-active redis-server; systemctl is-enabled redis-server")
-    assert out.stdout.split() == ["active", "enabled"], out.stdout
+@suite.probe
+def redis_is_running_and_enabled(redis: Redis) -> str:
+    out = redis.host.run("systemctl is-active redis-server; systemctl is-enabled redis-server")
+    expect(out.stdout.split() == ["active", "enabled"], f"redis-server: {out.stdout.split()}")
+    return "redis-server active and enabled"
 
 
-def test_listens_on_private_addresses_only(redis):
-    out = redis["host"].check_output("ss -Hltn")
+@suite.probe
+def listens_on_private_addresses_only(redis: Redis) -> str:
+    out = redis.host.check_output("ss -Hltn")
     listening = {line.split()[3].rsplit(":", 1)[0].strip("[]")
                  for line in out.splitlines()
-                 if line.strip() and line.split()[3].endswith(f":{redis['port']}")}
-    assert listening, "Redis does not listen"
-    assert "*" not in listening, listening
-    assert all(context.is_private(a) and not ipaddress.ip_address(a).is_unspecified
-               for a in listening), listening
+                 if line.strip() and line.split()[3].endswith(f":{redis.port}")}
+    expect(listening, "Redis does not listen")
+    expect("*" not in listening and all(
+        context.is_private(a) and not ipaddress.ip_address(a).is_unspecified
+        for a in listening), f"Redis listens on {sorted(listening)}")
+    return f"listens on {sorted(listening)} port {redis.port}"
 
 
-def test_password_is_required(redis):
-    (reply,) = session(redis["peer"], redis["address"], redis["port"], ("PING",))
-    assert isinstance(reply, RedisError) and reply.startswith("NOAUTH"), reply
+@suite.probe
+def password_is_required(redis: Redis) -> str:
+    (reply,) = session(redis.peer, redis.address, redis.port, ("PING",))
+    expect(isinstance(reply, RedisError) and reply.startswith("NOAUTH"),
+           f"PING without a password answered {reply!r}")
+    return f"PING without a password: {reply}"
 
 
-def test_wrong_password_is_refused(redis):
-    (reply,) = session(redis["peer"], redis["address"], redis["port"],
+@suite.probe
+def wrong_password_is_refused(redis: Redis) -> str:
+    (reply,) = session(redis.peer, redis.address, redis.port,
                        ("AUTH", "not-the-password-of-this-redis"))
-    assert isinstance(reply, RedisError) and reply.startswith("WRONGPASS"), reply
+    expect(isinstance(reply, RedisError) and reply.startswith("WRONGPASS"),
+           f"AUTH with a wrong password answered {reply!r}")
+    return f"AUTH with a wrong password: {reply}"
 
 
-def test_password_opens_data_commands_but_not_dangerous_ones(redis):
+@suite.probe
+def password_opens_data_commands_but_not_dangerous_ones(redis: Redis) -> str:
     dangerous = [("FLUSHALL",), ("CONFIG", "GET", "requirepass"), ("KEYS", "*"),
                  ("CLIENT", "LIST"), ("ACL", "LIST")]
-    replies = session(redis["peer"], redis["address"], redis["port"],
-                      ("AUTH", redis["password"]), ("PING",),
+    replies = session(redis.peer, redis.address, redis.port,
+                      ("AUTH", redis.password), ("PING",),
                       ("SET", "sovctl:check", "1", "EX", "10"), *dangerous)
-    assert replies[:3] == ["OK", "PONG", "OK"], replies
+    expect(replies[:3] == ["OK", "PONG", "OK"], f"AUTH, PING, SET answered {replies[:3]}")
     for args, reply in zip(dangerous, replies[3:], strict=True):
-        assert isinstance(reply, RedisError) and reply.startswith("NOPERM"), (args, reply)
+        expect(isinstance(reply, RedisError) and reply.startswith("NOPERM"),
+               f"{' '.join(args)} answered {reply!r}, not NOPERM")
+    return "AUTH, PING, SET ok; " + ", ".join(a[0] for a in dangerous) + " refused (NOPERM)"
 
 
-def test_password_is_not_stored_in_clear(redis):
-    out = redis["host"].check_output("stat -c %a /etc/redis/redis.conf; cat /etc/redis/redis.conf")
+@suite.probe
+def password_is_not_stored_in_clear(redis: Redis) -> str:
+    out = redis.host.check_output("stat -c %a /etc/redis/redis.conf; cat /etc/redis/redis.conf")
     mode, _, text = out.partition("\n")
-    assert int(mode, 8) & 0o007 == 0
-    assert redis["password"] not in text
-    assert "requirepass" not in text
+    expect(int(mode, 8) & 0o007 == 0, f"/etc/redis/redis.conf has mode {mode}")
+    expect(redis.password not in text, "/etc/redis/redis.conf holds the password in clear")
+    expect("requirepass" not in text, "/etc/redis/redis.conf sets requirepass")
+    return f"/etc/redis/redis.conf mode {mode}, no password, no requirepass"

@@ -1,0 +1,110 @@
+"""The probes library: outcomes, evidence, subjects made once, clean-up, and verify's table."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from sovctl.commands import verify
+from sovctl.probes import Failed, Run, Skipped, Suite, expect
+
+
+def _suite(log: list[str]) -> Suite:
+    suite = Suite("demo", "demo_group")
+
+    @suite.subject
+    def subject(run, host):
+        log.append(f"made {host}")
+        if host == "broken":
+            raise Failed(f"{host}: no secret in the inventory")
+        yield {"name": host}
+        log.append(f"cleaned {host}")
+
+    @suite.probe
+    def answers(subject):
+        return f"{subject['name']} answered 200"
+
+    @suite.probe(params={"tls1.0": {"version": "1.0"}, "tls1.2": {"version": "1.2"}})
+    def handshake(subject, version):
+        expect(version == "1.2", f"{subject['name']} completed a TLS {version} handshake")
+        return f"TLS {version}"
+
+    @suite.probe
+    def needs_a_client(subject):
+        raise Skipped("turnutils_uclient is not installed here (apt install coturn)")
+
+    @suite.probe
+    def crashes(subject):
+        return subject["missing"]
+
+    return suite
+
+
+def test_each_case_has_its_outcome_and_evidence(tmp_path):
+    log: list[str] = []
+    suite = _suite(log)
+    with Run(tmp_path) as run:
+        results = {r.probe: r for r in suite.run(run, ["h1"])}
+    assert {p: r.outcome for p, r in results.items()} == {
+        "answers": "passed", "handshake[tls1.0]": "failed", "handshake[tls1.2]": "passed",
+        "needs_a_client": "skipped", "crashes": "failed"}
+    assert results["answers"].evidence == "h1 answered 200"
+    assert results["handshake[tls1.0]"].evidence == "h1 completed a TLS 1.0 handshake"
+    assert "apt install coturn" in results["needs_a_client"].evidence
+    assert results["crashes"].evidence == "KeyError: 'missing'"
+    assert all(r.host == "h1" and r.service == "demo" for r in results.values())
+    # The subject is made once for the host's five cases and cleaned up when the run ends.
+    assert log == ["made h1", "cleaned h1"]
+
+
+def test_a_subject_that_cannot_be_made_fails_each_probe_with_its_evidence_once(tmp_path):
+    log: list[str] = []
+    with Run(tmp_path) as run:
+        results = list(_suite(log).run(run, ["broken"]))
+    assert {r.outcome for r in results} == {"failed"}
+    assert {r.evidence for r in results} == {"broken: no secret in the inventory"}
+    assert log == ["made broken"]
+
+
+def test_a_run_sets_the_inventory_for_the_probes_and_restores_the_environment(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("SOVCTL_VERIFY_INVENTORY", "/elsewhere")
+    monkeypatch.delenv("ANSIBLE_VAULT_PASSWORD_FILE", raising=False)
+    import os
+
+    with Run(tmp_path, env={"ANSIBLE_VAULT_PASSWORD_FILE": "/p"}):
+        assert os.environ["SOVCTL_VERIFY_INVENTORY"] == str(tmp_path)
+        assert os.environ["ANSIBLE_VAULT_PASSWORD_FILE"] == "/p"
+    assert os.environ["SOVCTL_VERIFY_INVENTORY"] == "/elsewhere"
+    assert "ANSIBLE_VAULT_PASSWORD_FILE" not in os.environ
+
+
+def test_verify_counts_probe_outcomes_per_host_and_prints_what_did_not_pass(
+        tmp_path, monkeypatch):
+    suite = _suite([])
+    monkeypatch.setattr(verify, "probe_suite", lambda module: suite)
+
+    class Inv:
+        vault_password_file = None
+
+        def hosts_in(self, group):
+            assert group == "demo_group"
+            return [type("H", (), {"name": n}) for n in ("h1", "h2")]
+
+    lines: list[str] = []
+    table = verify.run_probes(tmp_path, Inv(), ["demo"], echo=lines.append)
+    assert table == {(h, "demo"): Counter(passed=2, failed=2, skipped=1) for h in ("h1", "h2")}
+    assert "FAILED h2 demo handshake[tls1.0]: h2 completed a TLS 1.0 handshake" in lines
+    assert any(line.startswith("SKIPPED h1 demo needs_a_client: ") for line in lines)
+    assert verify.verdict(table[("h1", "demo")]) == "FAIL"
+    # The probes ran in this process, so no pytest exit code says they failed: the table does.
+    assert verify.exit_code(0, table) == 1
+
+
+@pytest.mark.parametrize("counts,verdict,rc", [
+    (Counter(passed=3), "PASS", 0), (Counter(passed=2, failed=1), "FAIL", 1),
+    (Counter(skipped=4), "NOTHING CHECKED", 1)])
+def test_a_service_with_nothing_checked_is_not_a_pass(counts, verdict, rc):
+    assert verify.verdict(counts) == verdict
+    assert verify.exit_code(0, {("h1", "demo"): counts}) == rc
