@@ -93,7 +93,7 @@ def run_probes(inventory: Path, inv, modules: list[str], echo=click.echo,
     with Run(inventory.resolve(), env=env) as run:
         for module in modules:
             suite = probe_suite(module)
-            for result in suite.run(run, [h.name for h in inv.hosts_in(suite.group)]):
+            for result in suite.run(run):
                 table.setdefault((result.host, result.service), Counter())[result.outcome] += 1
                 if result.outcome != "passed":
                     echo(f"{result.outcome.upper()} {result.host} {result.service} "

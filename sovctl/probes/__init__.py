@@ -124,8 +124,12 @@ class Run:
 class Probe:
     name: str
     func: Callable[..., str | None]
-    params: tuple[tuple[str, dict[str, Any]], ...] = ()
+    params: dict[str, dict[str, Any]] | Callable[[str], dict] | None = None
     doc: str = ""
+
+    def param_sets(self, host: str) -> list[tuple[str, dict[str, Any]]]:
+        params = self.params(host) if callable(self.params) else self.params
+        return list((params or {}).items())
 
 
 @dataclass(frozen=True)
@@ -166,12 +170,23 @@ class Case:
 class Suite:
     """The probes of one service, over the hosts of one inventory group."""
 
-    def __init__(self, service: str, group: str, doc: str = ""):
+    def __init__(self, service: str, group: str, doc: str = "",
+                 targets: Callable[[], list[str]] | None = None):
         self.service = service
         self.group = group
         self.doc = doc
         self.probes: list[Probe] = []
         self._subject: Callable[[Run, str], Any] | None = None
+        self._targets = targets
+
+    def hosts(self) -> list[str]:
+        """The hosts the probes examine: those of the group, unless the suite names others
+        (a scanner's suite examines every host it can reach from the scanner)."""
+        from sovctl.probes import context
+
+        if not context.has_inventory():
+            return []
+        return self._targets() if self._targets else context.host_names(self.group)
 
     def subject(self, func: Callable[[Run, str], Any]) -> Callable[[Run, str], Any]:
         """Register what every probe of a host receives: ``func(run, host_name)``. A
@@ -180,12 +195,12 @@ class Suite:
         return func
 
     def probe(self, func: Callable | None = None, *,
-              params: dict[str, dict[str, Any]] | None = None):
+              params: dict[str, dict[str, Any]] | Callable[[str], dict] | None = None):
         """Register ``func(subject, **params)``, once per entry of ``params`` (id -> keyword
-        arguments) when given. It returns its evidence, or raises Failed or Skipped."""
+        arguments) when given, or of ``params(host)`` when the sets depend on the host. It
+        returns its evidence, or raises Failed or Skipped."""
         def register(f: Callable) -> Callable:
-            self.probes.append(Probe(f.__name__, f, tuple((params or {}).items()),
-                                     inspect.getdoc(f) or ""))
+            self.probes.append(Probe(f.__name__, f, params, inspect.getdoc(f) or ""))
             return f
         return register(func) if func is not None else register
 
@@ -200,10 +215,12 @@ class Suite:
             return func(run, host)
         return run.once((self.service, "subject", host), make)
 
-    def cases(self, hosts: Iterable[str]) -> list[Case]:
-        return [Case(self, p, h, pid, kw) for h in hosts for p in self.probes
-                for pid, kw in (p.params or (("", {}),))]
+    def cases(self, hosts: Iterable[str] | None = None) -> list[Case]:
+        """Every probe on every host (the suite's own when not given), per parameter set."""
+        return [Case(self, p, h, pid, kw)
+                for h in (self.hosts() if hosts is None else hosts) for p in self.probes
+                for pid, kw in (p.param_sets(h) or [("", {})])]
 
-    def run(self, run: Run, hosts: Iterable[str]) -> Iterator[Result]:
+    def run(self, run: Run, hosts: Iterable[str] | None = None) -> Iterator[Result]:
         for case in self.cases(hosts):
             yield case.run(run)

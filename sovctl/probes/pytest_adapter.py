@@ -28,15 +28,9 @@ def probe_run():
         yield run
 
 
-def cases(suite: Suite) -> list[Case]:
-    """The suite's cases over its group's hosts; none without an inventory, so collecting
-    the tests needs no hosts."""
-    return suite.cases(context.host_names(suite.group))
-
-
 def tests_for(suite: Suite):
     """A pytest test function that runs each case of ``suite`` and reports its outcome."""
-    all_cases = cases(suite)
+    all_cases = suite.cases()  # none without an inventory: collecting needs no hosts
 
     @pytest.mark.skipif(not all_cases, reason=f"no host in group {suite.group!r}")
     @pytest.mark.parametrize("case", all_cases, ids=[c.id for c in all_cases])

@@ -11,7 +11,7 @@ from sovctl.probes import Failed, Run, Skipped, Suite, expect
 
 
 def _suite(log: list[str]) -> Suite:
-    suite = Suite("demo", "demo_group")
+    suite = Suite("demo", "demo_group", targets=lambda: ["h1", "h2"])
 
     @suite.subject
     def subject(run, host):
@@ -67,6 +67,24 @@ def test_a_subject_that_cannot_be_made_fails_each_probe_with_its_evidence_once(t
     assert log == ["made broken"]
 
 
+def test_parameter_sets_may_depend_on_the_host(tmp_path, monkeypatch):
+    suite = Suite("demo", "demo_group", targets=lambda: ["edge1", "turn1"])
+    ports = {"edge1": [443], "turn1": [443, 5349]}
+
+    @suite.probe(params=lambda host: {str(p): {"port": p} for p in ports[host]})
+    def tls(subject, port):
+        return f"{subject}:{port}"
+
+    with Run(tmp_path) as run:
+        found = [(r.host, r.probe, r.evidence) for r in suite.run(run)]
+    assert found == [("edge1", "tls[443]", "edge1:443"), ("turn1", "tls[443]", "turn1:443"),
+                     ("turn1", "tls[5349]", "turn1:5349")]
+    # Without an inventory there is nothing to examine: collecting needs no hosts.
+    monkeypatch.delenv("SOVCTL_VERIFY_INVENTORY", raising=False)
+    monkeypatch.delenv("MOLECULE_INVENTORY_FILE", raising=False)
+    assert suite.hosts() == [] and suite.cases() == []
+
+
 def test_a_run_sets_the_inventory_for_the_probes_and_restores_the_environment(
         tmp_path, monkeypatch):
     monkeypatch.setenv("SOVCTL_VERIFY_INVENTORY", "/elsewhere")
@@ -87,10 +105,6 @@ def test_verify_counts_probe_outcomes_per_host_and_prints_what_did_not_pass(
 
     class Inv:
         vault_password_file = None
-
-        def hosts_in(self, group):
-            assert group == "demo_group"
-            return [type("H", (), {"name": n}) for n in ("h1", "h2")]
 
     lines: list[str] = []
     table = verify.run_probes(tmp_path, Inv(), ["demo"], echo=lines.append)
