@@ -182,7 +182,7 @@ async def _publisher(url: str, token: str, width: int, height: int, fps: int,
                      stop: asyncio.Event) -> None:
     from livekit import rtc
 
-    from sovctl.checks import livekit_client
+    from sovctl.probes import livekit_client
 
     room = rtc.Room()
     await room.connect(url, token, rtc.RoomOptions(auto_subscribe=False, connect_timeout=15))

@@ -21,8 +21,8 @@ import uuid
 import pytest
 
 from sovctl.checks.keycloak import login, verified_claims
-from sovctl.checks.livekit_client import HEIGHT, WIDTH, count_frames, produce_video, token
 from sovctl.probes import context
+from sovctl.probes.livekit_client import HEIGHT, WIDTH, count_frames, produce_video, token
 
 ID_NODES = context.host_names("identity")
 LK_NODES = context.host_names("conferencing")

@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from sovctl.checks.collabora_client import (
+from sovctl.probes import context
+from sovctl.probes.collabora_client import (
     ALIAS_GROUPS,
     BASIC_AUTH_STATUS,
     HEADER_PROBE,
@@ -37,7 +38,6 @@ from sovctl.checks.collabora_client import (
     wopi_src,
     ws_path,
 )
-from sovctl.probes import context
 
 OFFICE_HOSTS = context.host_names("office")
 pytestmark = pytest.mark.skipif(not OFFICE_HOSTS, reason="no host in group 'office'")

@@ -28,7 +28,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from sovctl.checks.livekit_client import (
+from sovctl.probes import context
+from sovctl.probes.livekit_client import (
     PUBLIC_FALLBACK,
     WEBHOOK_RECEIVER,
     call,
@@ -41,7 +42,6 @@ from sovctl.checks.livekit_client import (
     shell_quote,
     token,
 )
-from sovctl.probes import context
 
 CONF_HOSTS = context.host_names("conferencing")
 pytestmark = pytest.mark.skipif(not CONF_HOSTS, reason="no host in group 'conferencing'")

@@ -23,7 +23,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from sovctl.checks.meet_client import (
+from sovctl.probes import context
+from sovctl.probes.meet_client import (
     API,
     artifacts_dir,
     get,
@@ -35,7 +36,6 @@ from sovctl.checks.meet_client import (
     session_cookie,
     user_cookie,
 )
-from sovctl.probes import context
 
 MEET_HOSTS = context.host_names("meet")
 pytestmark = pytest.mark.skipif(not MEET_HOSTS, reason="no host in group 'meet'")
@@ -228,7 +228,7 @@ def browser_run(meet):
     }))
     env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
            "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache")}
-    proc = subprocess.run([sys.executable, "-m", "sovctl.checks.meet_browser", str(config)],
+    proc = subprocess.run([sys.executable, "-m", "sovctl.probes.meet_browser", str(config)],
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])

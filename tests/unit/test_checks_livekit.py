@@ -8,8 +8,7 @@ import threading
 
 import pytest
 
-from sovctl.checks import livekit_client
-from sovctl.probes import redis
+from sovctl.probes import livekit_client, redis
 
 
 @pytest.mark.parametrize(("url", "host"), [

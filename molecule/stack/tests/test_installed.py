@@ -72,7 +72,7 @@ def test_the_wheel_carries_roles_playbooks_policies_and_data_but_no_secret(insta
                    "sovctl/_content/roles/coturn/tasks/main.yml",
                    "sovctl/_content/playbooks/vars/services.yml",
                    "sovctl/_content/policies/eu-sovereign.yml", "sovctl/data/providers.yml",
-                   "sovctl/data/containers.conf", "sovctl/checks/meet_browser.py",
+                   "sovctl/data/containers.conf", "sovctl/probes/meet_browser.py",
                    "sovctl/_content/inventories/sandbox/hosts.yml"):
         assert needed in names, needed
     working = (".vault-pass", "vault.yml", "sandbox_ssh.yml", ".key")

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from sovctl.checks.meet import meet as meet  # noqa: F401  (the fixture)
-from sovctl.checks.meet_client import API, get, post, user_cookie
 from sovctl.probes import context
+from sovctl.probes.meet_client import API, get, post, user_cookie
 
 SOVCTL = [sys.executable, "-m", "sovctl"]
 

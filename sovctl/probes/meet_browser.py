@@ -10,7 +10,7 @@ video; A ends the meeting for both; A renames and deletes the room from "My room
 Driven by Playwright for Python (its wheel carries its own driver; the browser is the
 machine's chromium, nothing is downloaded). Prints one JSON object:
 
-    python -m sovctl.checks.meet_browser CONFIG.json
+    python -m sovctl.probes.meet_browser CONFIG.json
     CONFIG: {chromium, meet_url, resolve: {name: address}, addresses: [ip],
              users: [[user, password] x2], artifacts_dir, timeout_ms}
 
