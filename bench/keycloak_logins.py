@@ -34,7 +34,7 @@ KEYCLOAK_GUIDE_PER_VCPU = 15  # Keycloak's sizing guide: password logins/s per v
 
 
 def create_users(host_name: str, realm: str, count: int, password: str) -> list[str]:
-    from sovctl.checks.keycloak import admin
+    from sovctl.probes.keycloak import admin
 
     run = secrets.token_hex(3)
     names = [f"bench-{run}-{i:04d}" for i in range(count)]
@@ -47,7 +47,7 @@ def create_users(host_name: str, realm: str, count: int, password: str) -> list[
 
 
 def delete_users(host_name: str, realm: str, names: list[str]) -> None:
-    from sovctl.checks.keycloak import admin
+    from sovctl.probes.keycloak import admin
 
     for name in names:
         _, found = admin(host_name, "GET",
@@ -71,8 +71,8 @@ def main() -> None:
                      "client at a time, as people do")
     use_inventory(args.inventory)
 
-    from sovctl.checks.keycloak import login
     from sovctl.probes import context
+    from sovctl.probes.keycloak import login
 
     host = context.hosts("identity")[0]
     ti = context.testinfra_host(host.name)

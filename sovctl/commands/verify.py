@@ -1,12 +1,9 @@
-"""``sovctl verify``: the checks molecule runs, against any inventory."""
+"""``sovctl verify``: the probes the molecule scenarios run, against any inventory."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import tempfile
-import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
@@ -17,8 +14,6 @@ from sovctl.inventory import load_inventory
 from sovctl.paths import default_inventory
 from sovctl.runner import tools_path
 from sovctl.services import registry as services_registry
-
-CHECKS_DIR = Path(__file__).resolve().parent.parent / "checks"
 
 
 def probe_requirements() -> list[str]:
@@ -71,7 +66,7 @@ def check_modules(inv, wanted: list[str]) -> list[str]:
 
 
 def probe_suite(module: str):
-    """The probes library's suite for a check module, or None while it is a pytest module."""
+    """The probes library's suite of a registry's check module, or None when there is none."""
     import importlib
     import importlib.util
 
@@ -93,69 +88,29 @@ def run_probes(inventory: Path, inv, modules: list[str], echo=click.echo,
     with Run(inventory.resolve(), env=env) as run:
         for module in modules:
             suite = probe_suite(module)
+            # A suite with no case on this inventory is a row with nothing checked.
+            table.setdefault(("-", suite.service), Counter())
             for result in suite.run(run):
                 table.setdefault((result.host, result.service), Counter())[result.outcome] += 1
                 if result.outcome != "passed":
                     echo(f"{result.outcome.upper()} {result.host} {result.service} "
                          f"{result.probe}: {result.evidence}")
+            if any(h != "-" for h, s in table if s == suite.service):
+                del table[("-", suite.service)]
     return table
 
 
 def run_checks(inventory: Path, services: list[str] | None = None,
-               echo=click.echo) -> tuple[int, dict[tuple[str, str], Counter]]:
+               echo=click.echo) -> dict[tuple[str, str], Counter]:
+    """Run the probes of the services asked for (all by default) whose groups have hosts:
+    the outcomes per (host, service)."""
     inv = load_inventory(inventory)
     modules = check_modules(inv, services or [])
     if not modules:
         echo("No service of this inventory has checks yet.")
-        return 0, {}
+        return {}
     require_probe_dependencies()
-    probed = [m for m in modules if probe_suite(m) is not None]
-    legacy = [m for m in modules if m not in probed]
-    table = run_probes(inventory, inv, probed, echo) if probed else {}
-    rc = 0
-    if legacy:
-        rc, found = run_pytest_checks(inventory, inv, legacy, echo)
-        table.update(found)
-    return rc, table
-
-
-def run_pytest_checks(inventory: Path, inv, modules: list[str], echo=click.echo,
-                      ) -> tuple[int, dict[tuple[str, str], Counter]]:
-    """The check modules not yet in the probes library, through pytest."""
-    with tempfile.TemporaryDirectory(prefix="sovctl-verify-") as tmp:
-        junit = Path(tmp) / "junit.xml"
-        env = dict(os.environ, SOVCTL_VERIFY_INVENTORY=str(inventory.resolve()),
-                   PATH=tools_path())
-        if inv.vault_password_file:
-            env.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(inv.vault_password_file))
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEs", "--tb=short",
-             f"--junitxml={junit}", "--rootdir", str(CHECKS_DIR),
-             *[str(CHECKS_DIR / f"{m}.py") for m in modules]],
-            env=env, capture_output=True, text=True)
-        table = summarize(junit, list(inv.hosts)) if junit.exists() else {}
-    if proc.returncode not in (0, 5):
-        echo(proc.stdout[-6000:])
-    return proc.returncode, table
-
-
-def summarize(junit: Path, hosts: list[str]) -> dict[tuple[str, str], Counter]:
-    """Outcomes per (host, service); the host is the test id's leading inventory host name."""
-    by_length = sorted(hosts, key=len, reverse=True)
-    table: dict[tuple[str, str], Counter] = {}
-    for case in ET.parse(junit).iter("testcase"):  # noqa: S314 - our own pytest output
-        service = case.get("classname", "").rsplit(".", 1)[-1]
-        name = case.get("name", "")
-        params = name[name.find("[") + 1:].rstrip("]") if "[" in name else ""
-        host = next((h for h in by_length if params == h or params.startswith(h + "-")), "-")
-        outcome = "passed"
-        for child in case:
-            if child.tag in ("failure", "error"):
-                outcome = "failed"
-            elif child.tag == "skipped":
-                outcome = "skipped"
-        table.setdefault((host, service), Counter())[outcome] += 1
-    return table
+    return run_probes(inventory, inv, modules, echo)
 
 
 @click.command("verify")
@@ -166,7 +121,7 @@ def summarize(junit: Path, hosts: list[str]) -> dict[tuple[str, str], Counter]:
 def command(inventory, services):
     """Check the deployed services from outside, as their clients would.
 
-    The same checks the molecule scenarios run: TURN allocations and relay,
+    The same probes the molecule scenarios run: TURN allocations and relay,
     OIDC logins through Keycloak, LiveKit media between two SDK clients,
     Collabora's discovery, two users meeting in the meeting app in headless
     Chromium (skipped, with the reason, without chromium or certutil), and,
@@ -178,13 +133,13 @@ def command(inventory, services):
       sovctl verify -i inventories/prod --service coturn
     """
     inventory = inventory or default_inventory()
-    rc, table = run_checks(inventory, list(services))
+    table = run_checks(inventory, list(services))
     if table:
         click.echo(f"{'HOST':<20} {'SERVICE':<12} {'PASSED':>6} {'FAILED':>6} {'SKIPPED':>7}")
         for (host, service), c in sorted(table.items()):
             click.echo(f"{host:<20} {service:<12} {c['passed']:>6} {c['failed']:>6} "
                        f"{c['skipped']:>7}  {verdict(c)}")
-    raise SystemExit(exit_code(rc, table))
+    raise SystemExit(exit_code(table))
 
 
 def verdict(counts: Counter) -> str:
@@ -194,9 +149,9 @@ def verdict(counts: Counter) -> str:
     return "PASS" if counts["passed"] else "NOTHING CHECKED"
 
 
-def exit_code(rc: int, table: dict[tuple[str, str], Counter]) -> int:
-    """0 when checks ran and none failed. pytest's 5 (no test collected) and a run in which
-    every check was skipped prove nothing: 1, as a failure."""
-    if rc != 0 or any(c["failed"] for c in table.values()):
+def exit_code(table: dict[tuple[str, str], Counter]) -> int:
+    """0 when probes ran and none failed. A run in which every probe was skipped proves
+    nothing: 1, as a failure."""
+    if any(c["failed"] for c in table.values()):
         return 1
     return 0 if not table or any(c["passed"] for c in table.values()) else 1

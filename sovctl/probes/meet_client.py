@@ -1,5 +1,5 @@
-"""What the meeting app's checks use to reach it: pinned names, signed session cookies,
-and HTTP calls with the deployment's CA."""
+"""What the meeting app's probes use to reach it: pinned names, signed session cookies,
+HTTP calls with the deployment's CA, and the browser flow (meet_browser) in its own process."""
 
 from __future__ import annotations
 
@@ -8,14 +8,18 @@ import contextlib
 import ipaddress
 import json
 import os
+import shutil
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-from sovctl.probes import context
+from sovctl.probes import Skipped, context, expect
 
 SESSION_COOKIE = "sovmeet_session"
 API = {"X-Sovmeet-Request": "1"}
+CHROMIUM = os.environ.get("SOVCTL_CHROMIUM", "/usr/bin/chromium")
 
 
 def artifacts_dir() -> Path:
@@ -104,3 +108,36 @@ def post(meet, path, cookie=None, **kw):
     cookies = {SESSION_COOKIE: cookie} if cookie else None
     return requests.post(meet["url"] + path, cookies=cookies, verify=meet["ca"],
                          allow_redirects=False, timeout=15, headers=API, **kw)
+
+
+def browser_run(meet) -> dict:
+    """The browser flow (python -m sovctl.probes.meet_browser) for the meet subject ``meet``
+    and its result; Skipped when it cannot run here."""
+    if not Path(CHROMIUM).exists():
+        raise Skipped(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    if not shutil.which("certutil"):
+        raise Skipped("certutil is not installed (apt-get install libnss3-tools)")
+    if len(meet["users"]) < 2 or not meet["users"][0][1]:
+        raise Skipped("the inventory declares fewer than two keycloak_users with a password")
+    home = meet["tmp"] / "home"
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    subprocess.run(["certutil", "-N", "-d", f"sql:{nssdb}", "--empty-password"], check=True)
+    subprocess.run(["certutil", "-A", "-d", f"sql:{nssdb}", "-n", "sovctl internal CA",
+                    "-t", "C,,", "-i", meet["ca"]], check=True)
+    artifacts = artifacts_dir()
+    config = meet["tmp"] / "e2e.json"
+    config.write_text(json.dumps({
+        "chromium": CHROMIUM, "meet_url": meet["url"], "resolve": meet["names"],
+        "addresses": meet["addresses"],
+        "users": meet["users"], "artifacts_dir": str(artifacts.resolve()), "timeout_ms": 90000,
+    }))
+    env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache")}
+    proc = subprocess.run([sys.executable, "-m", "sovctl.probes.meet_browser", str(config)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    expect(proc.returncode == 0,
+           f"the browser flow exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    (artifacts / "meet-browser.json").write_text(json.dumps(result, indent=2))
+    return result

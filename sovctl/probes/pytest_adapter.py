@@ -44,3 +44,7 @@ def tests_for(suite: Suite):
     test.__name__ = f"test_{suite.service}"
     test.__doc__ = suite.doc
     return test
+
+
+# Imported into test modules under its own name: not a test itself.
+tests_for.__test__ = False

@@ -1,7 +1,7 @@
 """The meeting app's rooms, lobby and moderation (roles/meet/files/sovmeet/meetings.py).
 
 Keycloak and LiveKit's server API are in-process doubles on the app's HTTP client; the
-browser flow against the real ones is molecule/stack's (sovctl/checks/meet.py).
+browser flow against the real ones is molecule/stack's (sovctl/probes/meet.py).
 """
 
 from __future__ import annotations

@@ -26,13 +26,12 @@ from pathlib import Path
 
 import pytest
 
-from sovctl.checks import cluster as cluster_checks
-from sovctl.checks.keycloak import login, verified_claims
-from sovctl.probes import context
+from sovctl.probes import Skipped, context
+from sovctl.probes import cluster as cluster_checks
+from sovctl.probes.keycloak import login, verified_claims
+from sovctl.probes.pytest_adapter import probe_run  # noqa: F401 - the fixture
 
 ID_NODES = cluster_checks.ID_NODES
-# The cluster's Keycloak fixture (addresses, CA, test user), shared with test_cluster.py.
-kcc = cluster_checks.kcc
 
 FROM, TO = "26.7.2", "26.7.3"
 # Bounds of the login loop: it stops when the upgrade ends, or at these at the latest.
@@ -40,6 +39,16 @@ LOGIN_LOOP_MAX = 3000
 LOGIN_LOOP_DEADLINE_S = 45 * 60
 UPGRADE_TIMEOUT_S = 40 * 60
 SCENARIO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def kcc(probe_run):  # noqa: F811 - the fixture imported above
+    """The cluster's Keycloak nodes (addresses, CA, test user), as the cluster probes see
+    them (made again in this module's run)."""
+    try:
+        return cluster_checks.kcc(probe_run)
+    except Skipped as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")

@@ -1,3 +1,6 @@
-"""The collabora scenario runs sovctl's shared Collabora checks (also used by `sovctl verify`)."""
+"""The collabora scenario runs sovctl's Collabora probes (also run by `sovctl verify`)."""
 
-from sovctl.checks.collabora import *  # noqa: F403
+from sovctl.probes import collabora
+from sovctl.probes.pytest_adapter import probe_run, tests_for  # noqa: F401 - the fixture
+
+test_collabora = tests_for(collabora.suite)

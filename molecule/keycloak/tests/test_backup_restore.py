@@ -3,7 +3,7 @@ deployment is backed up with `sovctl backup` (sftp to kcprobe1's chrooted backup
 account), restored with `sovctl restore` onto kcfresh1 (a Keycloak host converged on
 its own, which never saw that user) and logs in there; every user of kc1 is back.
 
-This module runs before test_keycloak.py (pytest's file order): the shared checks then
+This module runs before test_keycloak.py (pytest's file order): the shared probes then
 run on kcfresh1 as restored, which also holds kc1's pre-upgrade user.
 """
 
@@ -17,8 +17,8 @@ import tempfile
 
 import pytest
 
-from sovctl.checks.keycloak import admin, login, verified_claims
 from sovctl.probes import context
+from sovctl.probes.keycloak import admin, login, verified_claims
 
 SOURCE, FRESH = "kc1", "kcfresh1"
 WITNESS = "backup-witness"
@@ -37,7 +37,7 @@ def _users(host_name: str) -> dict[str, str]:
 
 
 def _kc(host_name: str) -> dict:
-    """What sovctl.checks.keycloak.login needs to log in on this host, through its nginx."""
+    """What sovctl.probes.keycloak.login needs to log in on this host, through its nginx."""
     inv_host = context.inventory().hosts[host_name]
     address = context.address_of(host_name)
     realm = inv_host.vars.get("keycloak_realm", "sov")

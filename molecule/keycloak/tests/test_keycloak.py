@@ -1,3 +1,6 @@
-"""The keycloak scenario runs sovctl's shared Keycloak checks (also used by `sovctl verify`)."""
+"""The keycloak scenario runs sovctl's Keycloak probes (also run by `sovctl verify`)."""
 
-from sovctl.checks.keycloak import *  # noqa: F403
+from sovctl.probes import keycloak
+from sovctl.probes.pytest_adapter import probe_run, tests_for  # noqa: F401 - the fixture
+
+test_keycloak = tests_for(keycloak.suite)

@@ -1,3 +1,6 @@
-"""The livekit scenario runs sovctl's shared LiveKit checks (also used by `sovctl verify`)."""
+"""The livekit scenario runs sovctl's LiveKit probes (also run by `sovctl verify`)."""
 
-from sovctl.checks.livekit import *  # noqa: F403
+from sovctl.probes import livekit
+from sovctl.probes.pytest_adapter import probe_run, tests_for  # noqa: F401 - the fixture
+
+test_livekit = tests_for(livekit.suite)

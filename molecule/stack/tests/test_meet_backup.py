@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from sovctl.checks.meet import meet as meet  # noqa: F401  (the fixture)
 from sovctl.probes import context
-from sovctl.probes.meet_client import API, get, post, user_cookie
+from sovctl.probes import meet as meet_probes
+from sovctl.probes.meet_client import API, get, names_resolve_to, post, user_cookie
+from sovctl.probes.pytest_adapter import probe_run  # noqa: F401 - the fixture
 
 SOVCTL = [sys.executable, "-m", "sovctl"]
 
@@ -32,6 +33,15 @@ def _sovctl(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, (args, proc.stdout[-3000:], proc.stderr[-3000:])
     return proc
+
+
+@pytest.fixture(scope="module", params=context.host_names("meet"))
+def meet(request, probe_run):  # noqa: F811 - the fixture imported above
+    """A meet host as the meet probes see it; its service names resolve to the hosts
+    serving them while this module's tests run, as while a probe runs."""
+    subject = meet_probes.suite.subject_for(probe_run, request.param)
+    with names_resolve_to(subject["names"]):
+        yield subject
 
 
 @pytest.fixture(scope="module")

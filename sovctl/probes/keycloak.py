@@ -1,4 +1,4 @@
-"""Keycloak, checked as an OIDC client and a user would: discovery, login, tokens, lockout."""
+"""Keycloak, probed as an OIDC client and a user would: discovery, login, tokens, lockout."""
 
 from __future__ import annotations
 
@@ -9,29 +9,28 @@ import secrets
 import shlex
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-
-from sovctl.probes import context
-
-ID_HOSTS = context.host_names("identity")
-pytestmark = pytest.mark.skipif(not ID_HOSTS, reason="no host in group 'identity'")
+from sovctl.probes import Failed, Run, Skipped, Suite, context, expect
 
 CLIENT_ID = "sovctl-check"
 REDIRECT_URI = "http://127.0.0.1:8765/callback"
 
+suite = Suite("keycloak", "identity", doc=__doc__)
 
-@pytest.fixture(scope="module", params=ID_HOSTS)
-def kc(request):
-    inv_host = context.inventory().hosts[request.param]
-    host = context.testinfra_host(request.param)
-    address = context.address_of(request.param)
+
+@suite.subject
+def kc(run: Run, name: str):
+    """What every probe of an identity host receives (and what login and verified_claims
+    take): addresses, issuer, the CA bundle to verify TLS with, the sandbox password."""
+    inv_host = context.inventory().hosts[name]
+    host = context.testinfra_host(name)
+    address = context.address_of(name)
     base = context.resolve(inv_host, "keycloak_hostname") or ""
     if not base or "{{" in base:
         base = f"https://{address}"
     realm = inv_host.vars.get("keycloak_realm", "sov")
     with context.ca_bundle(context.internal_ca(host)) as verify:
         yield {
-            "name": request.param, "host": host, "address": address, "base": base,
+            "name": name, "host": host, "address": address, "base": base,
             "issuer": f"{base}/realms/{realm}", "realm": realm,
             "verify": verify,
             "password": context.resolve(inv_host, "vault_sandbox_user_password"),
@@ -48,7 +47,7 @@ def admin(host_name: str, method: str, path: str, body: dict | None = None,
           ok=("2",)) -> tuple[str, str]:
     """Keycloak's admin REST API, called on the host itself (port 8080 is loopback only)
     with a fresh admin token; (HTTP status, body). Statuses not starting with one of
-    ``ok`` fail the caller."""
+    ``ok`` raise :class:`Failed`."""
     inv_host = context.inventory().hosts[host_name]
     user = context.resolve(inv_host, "keycloak_admin_user") or "sovctl-admin"
     # keycloak_admin_password is a role default: the inventory holds the vault's value.
@@ -59,11 +58,11 @@ def admin(host_name: str, method: str, path: str, body: dict | None = None,
 
     def call(command: str, what: str) -> str:
         # The command carries the admin password or token: a failure says what failed and
-        # curl's own message, never the command (pytest would print it into the report).
+        # curl's own message, never the command (a report would show it).
         result = host.run(command)
         if result.rc != 0:
-            raise AssertionError(f"{what}: curl exit {result.rc}: "
-                                 f"{result.stderr.strip().splitlines()[-1:]}")
+            raise Failed(f"{what}: curl exit {result.rc}: "
+                         f"{result.stderr.strip().splitlines()[-1:]}")
         return result.stdout
 
     # The password reaches curl on its standard input (printf is the shell's builtin), so
@@ -82,7 +81,7 @@ def admin(host_name: str, method: str, path: str, body: dict | None = None,
                f"{method} {path} on {host_name}")
     text, _, status = out.rpartition("\n")
     status = status.strip()
-    assert status.startswith(tuple(ok)), f"{method} {path}: HTTP {status} {text[:500]}"
+    expect(status.startswith(tuple(ok)), f"{method} {path}: HTTP {status} {text[:500]}")
     return status, text
 
 
@@ -116,7 +115,7 @@ def login(kc, username: str, password: str, *, start: str | None = None,
     Returns (token dict, None) on success or (None, the login page's error text).
     ``start``, ``submit`` and ``exchange`` (origins such as ``http://10.88.0.5:8080``)
     send the authorization request, the login form and the code exchange to given
-    Keycloak nodes instead of the public URL: a cluster check starts a login on one
+    Keycloak nodes instead of the public URL: a cluster probe starts a login on one
     node and finishes it on another. The browser's cookies go along explicitly, as
     Keycloak marks them Secure and the nodes speak plain HTTP.
     """
@@ -137,7 +136,7 @@ def login(kc, username: str, password: str, *, start: str | None = None,
     page = browser.get(_at(start, url), timeout=PAGE_TIMEOUT, verify=kc["verify"])
     page.raise_for_status()
     action = re.search(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"', page.text)
-    assert action, "no login form on Keycloak's page"
+    expect(action, "no login form on Keycloak's page")
     cookies = ({"Cookie": "; ".join(f"{c.name}={c.value}" for c in browser.cookies)}
                if start or submit else {})
     resp = browser.post(_at(submit, html.unescape(action.group(1))), allow_redirects=False,
@@ -151,7 +150,8 @@ def login(kc, username: str, password: str, *, start: str | None = None,
             text = f"HTTP {resp.status_code} to {urlsplit(location).path}"
         return None, (text or f"HTTP {resp.status_code}")
     params = parse_qs(urlsplit(location).query)
-    assert params["state"] == [state]
+    expect(params.get("state") == [state],
+           f"the redirect back carries state {params.get('state')}, not the one sent")
     token = oauth.fetch_token(_at(exchange, meta["token_endpoint"]),
                               authorization_response=location, code_verifier=verifier,
                               verify=kc["verify"])
@@ -172,96 +172,136 @@ def verified_claims(kc, token):
     return claims
 
 
-def test_discovery_is_served_over_tls_with_the_right_issuer(kc):
+@suite.probe
+def discovery_is_served_over_tls_with_the_right_issuer(kc) -> str:
     meta = _discovery(kc)
-    assert meta["issuer"] == kc["issuer"]
-    assert meta["authorization_endpoint"].startswith(kc["issuer"] + "/")
-    assert "S256" in meta["code_challenge_methods_supported"]
+    expect(meta["issuer"] == kc["issuer"],
+           f"discovery names issuer {meta['issuer']!r}, expected {kc['issuer']!r}")
+    expect(meta["authorization_endpoint"].startswith(kc["issuer"] + "/"),
+           f"authorization endpoint {meta['authorization_endpoint']!r} is not under "
+           f"{kc['issuer']!r}")
+    expect("S256" in meta["code_challenge_methods_supported"],
+           f"PKCE methods offered: {meta['code_challenge_methods_supported']}, no S256")
+    return f"discovery over TLS: issuer {meta['issuer']}, PKCE S256 offered"
 
 
-def test_plain_http_is_redirected_to_https(kc):
+@suite.probe
+def plain_http_is_redirected_to_https(kc) -> str:
     import requests
 
-    r = requests.get(f"http://{urlsplit(kc['base']).hostname}/realms/{kc['realm']}",
-                     allow_redirects=False, timeout=10)
-    assert r.status_code == 301 and r.headers["Location"].startswith("https://")
+    url = f"http://{urlsplit(kc['base']).hostname}/realms/{kc['realm']}"
+    r = requests.get(url, allow_redirects=False, timeout=10)
+    location = r.headers.get("Location", "")
+    expect(r.status_code == 301 and location.startswith("https://"),
+           f"{url} answered HTTP {r.status_code}, Location {location!r}")
+    return f"{url}: 301 to {location}"
 
 
-def test_hsts_is_sent(kc):
+@suite.probe
+def hsts_is_sent(kc) -> str:
     import requests
 
     r = requests.get(f"{kc['issuer']}/.well-known/openid-configuration", verify=kc["verify"],
                      timeout=10)
-    assert "max-age=" in r.headers.get("Strict-Transport-Security", "")
+    hsts = r.headers.get("Strict-Transport-Security", "")
+    expect("max-age=" in hsts, f"Strict-Transport-Security: {hsts!r}")
+    return f"Strict-Transport-Security: {hsts}"
 
 
 def need_user(kc, name: str) -> None:
     if name not in kc["users"] or not kc["password"]:
-        pytest.skip(f"test user {name!r} is not declared in keycloak_users of this inventory")
+        raise Skipped(f"test user {name!r} is not declared in keycloak_users of this inventory")
 
 
-def test_user_logs_in_with_pkce_and_the_id_token_verifies(kc):
+@suite.probe
+def user_logs_in_with_pkce_and_the_id_token_verifies(kc) -> str:
     need_user(kc, "alice")
     token, error = login(kc, "alice", kc["password"])
-    assert error is None, error
+    expect(error is None, f"alice's login failed: {error}")
     claims = verified_claims(kc, token)
-    assert claims["preferred_username"] == "alice"
-    assert claims["email"] == "alice@sandbox.test"
-    assert claims["nonce"] == token["nonce"]
-    assert claims["azp"] == CLIENT_ID
+    expect(claims["preferred_username"] == "alice",
+           f"preferred_username is {claims['preferred_username']!r}, not 'alice'")
+    expect(claims["email"] == "alice@sandbox.test",
+           f"email is {claims['email']!r}, not 'alice@sandbox.test'")
+    expect(claims["nonce"] == token["nonce"], "the id_token's nonce is not the one sent")
+    expect(claims["azp"] == CLIENT_ID, f"azp is {claims['azp']!r}, not {CLIENT_ID!r}")
+    return "alice: PKCE login ok, id_token verified against JWKS (iss, aud, nonce, azp, email)"
 
 
-def test_wrong_password_fails(kc):
+@suite.probe
+def wrong_password_fails(kc) -> str:
     need_user(kc, "alice")
     token, error = login(kc, "alice", "not-" + kc["password"])
-    assert token is None
-    assert "Invalid username or password" in error
+    expect(token is None, "a wrong password for alice gave tokens")
+    expect("Invalid username or password" in error,
+           f"a wrong password for alice: {error!r}, not 'Invalid username or password'")
+    return "a wrong password for alice: Invalid username or password"
 
 
-def test_account_is_locked_after_repeated_failures(kc):
+@suite.probe
+def account_is_locked_after_repeated_failures(kc) -> str:
     need_user(kc, "mallory")
-    for _ in range(kc["lockout_after"]):
+    for attempt in range(kc["lockout_after"]):
         token, _error = login(kc, "mallory", "wrong-" + kc["password"])
-        assert token is None
+        expect(token is None, f"wrong password attempt {attempt + 1} for mallory gave tokens")
     token, error = login(kc, "mallory", kc["password"])
-    assert token is None, "the right password still worked after the failures: no lockout"
+    expect(token is None, "the right password still worked after the failures: no lockout")
+    return (f"after {kc['lockout_after']} wrong passwords the right one is refused "
+            f"({error})")
 
 
-def test_user_created_before_the_upgrade_still_logs_in(kc):
+@suite.probe
+def user_created_before_the_upgrade_still_logs_in(kc) -> str:
     if not kc["upgraded_from"]:
-        pytest.skip("this inventory records no upgrade (keycloak_previous_version is unset)")
+        raise Skipped("this inventory records no upgrade (keycloak_previous_version is unset)")
     token, error = login(kc, "upgrade-survivor", kc["password"])
-    assert error is None, error
-    assert verified_claims(kc, token)["preferred_username"] == "upgrade-survivor"
+    expect(error is None, f"upgrade-survivor's login failed: {error}")
+    got = verified_claims(kc, token)["preferred_username"]
+    expect(got == "upgrade-survivor", f"preferred_username is {got!r}, not 'upgrade-survivor'")
+    return (f"upgrade-survivor (created before the upgrade from {kc['upgraded_from']}) "
+            "logs in, id_token verified")
 
 
-def test_users_survive_a_restart(kc):
+@suite.probe
+def users_survive_a_restart(kc) -> str:
     need_user(kc, "alice")
-    kc["host"].run_expect([0], "systemctl restart keycloak")
-    kc["host"].run_expect([0], "timeout 300 sh -c 'until curl -fsS "
-                          "http://127.0.0.1:9000/health/ready >/dev/null; do sleep 3; done'")
+    for command in ("systemctl restart keycloak",
+                    "timeout 300 sh -c 'until curl -fsS "
+                    "http://127.0.0.1:9000/health/ready >/dev/null; do sleep 3; done'"):
+        result = kc["host"].run(command)
+        expect(result.rc == 0, f"{command}: exit {result.rc} {result.stderr.strip()[-500:]}")
     token, error = login(kc, "alice", kc["password"])
-    assert error is None, error
+    expect(error is None, f"alice's login after the restart failed: {error}")
+    return "keycloak restarted, ready again, alice logs in"
 
 
-def test_health_is_green_from_the_keycloak_host(kc):
+@suite.probe
+def health_is_green_from_the_keycloak_host(kc) -> str:
     out = kc["host"].check_output("curl -fsS http://127.0.0.1:9000/health/ready")
-    assert '"status": "UP"' in out or '"status":"UP"' in out
+    expect('"status": "UP"' in out or '"status":"UP"' in out, f"health/ready: {out[:500]}")
+    return "health/ready on port 9000: UP"
 
 
-def test_admin_console_is_not_proxied(kc):
+@suite.probe
+def admin_console_is_not_proxied(kc) -> str:
     import requests
 
-    r = requests.get(f"{kc['base']}/admin/master/console/", verify=kc["verify"], timeout=10)
-    assert r.status_code == 404
+    url = f"{kc['base']}/admin/master/console/"
+    r = requests.get(url, verify=kc["verify"], timeout=10)
+    expect(r.status_code == 404, f"{url} answered HTTP {r.status_code}")
+    return f"{url}: 404"
 
 
-def test_management_database_and_http_ports_are_closed_to_other_hosts(kc):
+@suite.probe
+def management_database_and_http_ports_are_closed_to_other_hosts(kc) -> str:
     probes = context.hosts("identity_probe")
     if not probes:
-        pytest.skip("no host in group identity_probe to test reachability from")
+        raise Skipped("no host in group identity_probe to probe reachability from")
     probe = context.testinfra_host(probes[0].name)
     for port in (9000, 5432, 8080):
         result = probe.run(f"timeout 5 bash -c '</dev/tcp/{kc['address']}/{port}'")
-        assert result.rc != 0, f"port {port} of {kc['name']} is reachable from {probes[0].name}"
-    assert probe.run(f"timeout 5 bash -c '</dev/tcp/{kc['address']}/443'").rc == 0
+        expect(result.rc != 0,
+               f"port {port} of {kc['name']} is reachable from {probes[0].name}")
+    expect(probe.run(f"timeout 5 bash -c '</dev/tcp/{kc['address']}/443'").rc == 0,
+           f"port 443 of {kc['name']} is not reachable from {probes[0].name}")
+    return f"from {probes[0].name}: 9000, 5432, 8080 closed, 443 open"
