@@ -23,7 +23,9 @@ fails so that a skipped scenario is never mistaken for a pass.
 from __future__ import annotations
 
 import argparse
+import collections
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -65,6 +67,26 @@ def command(name: str, table: Path) -> list[str]:
     return ["molecule", "test", "--scenario-name", name]
 
 
+# Lines that say why a scenario failed: pytest's failed tests and their errors, Ansible's
+# failed tasks and recaps, molecule's errors. The last of them are repeated at the end of the
+# run, where a CI log's tail shows them.
+WHY = re.compile(r"(FAILED|ERROR)\b.*::|^\s*E\s{3}\S|fatal: \[|failed=[1-9]|"
+                 r"CRITICAL|Traceback|Error: ")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+WHY_LINES = 8
+reasons: dict[str, collections.deque] = {}
+
+
+def _noting(name: str, stream):
+    """The lines of ``stream``, keeping the last that say why ``name`` failed."""
+    kept = reasons.setdefault(name, collections.deque(maxlen=WHY_LINES))
+    for line in stream:
+        plain = ANSI.sub("", line).replace("\u2502", "").strip()
+        if WHY.search(plain):
+            kept.append(plain[:300])
+        yield line
+
+
 def run_scenario(name: str, table: Path) -> int:
     started = time.strftime('%H:%M:%S', time.gmtime())
     argv = command(name, table)
@@ -72,12 +94,13 @@ def run_scenario(name: str, table: Path) -> int:
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             errors="replace", bufsize=1)
     assert proc.stdout is not None
+    lines = _noting(name, proc.stdout)
     if name.startswith("make:"):
         out = _Prefixed(f"[{name}] ")
-        for line in proc.stdout:
+        for line in lines:
             out.write(line)
     else:
-        steptimes.tee(table, stream=proc.stdout, out=_Prefixed(f"[{name}] "))
+        steptimes.tee(table, stream=lines, out=_Prefixed(f"[{name}] "))
     return proc.wait()
 
 
@@ -122,6 +145,10 @@ def main(argv=None) -> int:
     for name, result in results.items():
         say(f"===   {name}: {result}")
     failed = [n for n, r in results.items() if r.startswith("FAILED")]
+    for name in failed:
+        say(f"=== [{name}] why, its last lines of failure:")
+        for line in reasons.get(name) or ["(none recognised: read the scenario's output above)"]:
+            say(f"===     {line}")
     skipped = [n for n, r in results.items() if r == "SKIPPED"]
     if skipped and os.environ.get("CI"):
         say(f"=== CI: {', '.join(skipped)} skipped by the safety valve: this run fails")

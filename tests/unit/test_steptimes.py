@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,3 +72,24 @@ def test_the_whole_run_is_the_wall_clock_when_make_recorded_it(tmp_path):
     assert lines[-2].startswith("all            1015s")
     assert lines[-1].startswith("wall clock      790s")
     assert "lanes side by side in 700 s" in lines[-1]
+
+
+def test_a_failed_lane_item_ends_the_run_with_the_lines_that_say_why(tmp_path, monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location("lanes", ROOT / "molecule/shared/lanes.py")
+    lanes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lanes)
+    lines = ["collecting ...",
+             "  \u2502 FAILED tests/test_tour.py::test_verify_passes_every_service - "
+             "AssertionError: FAIL",
+             '  \u2502 E   assert {"FAIL"} == {"PASS"}', "done"]
+    script = "import sys; print(sys.argv[1]); sys.exit(1)"
+    monkeypatch.setattr(lanes, "command", lambda name, table: (
+        [sys.executable, "-c", script, "\n".join(lines)] if name == "make:bad" else ["true"]))
+    assert lanes.main(["--table", str(tmp_path / "t.tsv"), "make:good", "make:bad"]) == 1
+    out = capsys.readouterr().out
+    tail = out.splitlines()[-3:]
+    assert tail[0] == "=== [make:bad] why, its last lines of failure:"
+    assert tail[1] == ("===     FAILED tests/test_tour.py::test_verify_passes_every_service - "
+                       "AssertionError: FAIL")
+    assert tail[2] == '===     E   assert {"FAIL"} == {"PASS"}'
+    assert "===   make:bad: FAILED (exit 1)" in out
