@@ -36,6 +36,7 @@ from sovctl.probes.collabora_client import (
     wopi_src,
     ws_path,
 )
+from sovctl.probes.web import redirects_to_https
 
 suite = Suite("collabora", "office", doc=__doc__)
 
@@ -271,14 +272,7 @@ def tls_handshake_verifies_against_the_deployment_ca(office) -> str:
 
 @suite.probe
 def plain_http_is_redirected_to_https(office) -> str:
-    import requests
-
-    url = f"http://{urlsplit(office['base']).hostname}/hosting/discovery"
-    r = requests.get(url, allow_redirects=False, timeout=10)
-    location = r.headers.get("Location", "")
-    expect(r.status_code == 301 and location.startswith("https://"),
-           f"{url} answered {r.status_code}, Location {location!r}")
-    return f"{url}: 301 to {location}"
+    return redirects_to_https(f"http://{urlsplit(office['base']).hostname}/hosting/discovery")
 
 
 @suite.probe

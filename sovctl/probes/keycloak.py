@@ -10,6 +10,7 @@ import shlex
 from urllib.parse import parse_qs, urlsplit
 
 from sovctl.probes import Failed, Run, Skipped, Suite, context, expect
+from sovctl.probes.web import redirects_to_https
 
 CLIENT_ID = "sovctl-check"
 REDIRECT_URI = "http://127.0.0.1:8765/callback"
@@ -187,14 +188,7 @@ def discovery_is_served_over_tls_with_the_right_issuer(kc) -> str:
 
 @suite.probe
 def plain_http_is_redirected_to_https(kc) -> str:
-    import requests
-
-    url = f"http://{urlsplit(kc['base']).hostname}/realms/{kc['realm']}"
-    r = requests.get(url, allow_redirects=False, timeout=10)
-    location = r.headers.get("Location", "")
-    expect(r.status_code == 301 and location.startswith("https://"),
-           f"{url} answered HTTP {r.status_code}, Location {location!r}")
-    return f"{url}: 301 to {location}"
+    return redirects_to_https(f"http://{urlsplit(kc['base']).hostname}/realms/{kc['realm']}")
 
 
 @suite.probe

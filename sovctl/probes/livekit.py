@@ -40,6 +40,7 @@ from sovctl.probes.livekit_client import (
     shell_quote,
     token,
 )
+from sovctl.probes.web import redirects_to_https
 
 suite = Suite("livekit", "conferencing", doc=__doc__)
 
@@ -165,14 +166,7 @@ def ice_tcp_port_is_reachable(lk) -> str:
 
 @suite.probe
 def plain_http_is_redirected_to_https(lk) -> str:
-    import requests
-
-    url = lk["https"].replace("https://", "http://")
-    r = requests.get(url, allow_redirects=False, timeout=10)
-    location = r.headers.get("Location", "")
-    expect(r.status_code == 301 and location.startswith("https://"),
-           f"{url} answered {r.status_code}, Location {location!r}")
-    return f"{url}: 301 to {location}"
+    return redirects_to_https(lk["https"].replace("https://", "http://"))
 
 
 @suite.probe
