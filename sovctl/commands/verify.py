@@ -75,42 +75,48 @@ def probe_suite(module: str):
     return getattr(importlib.import_module(f"sovctl.probes.{module}"), "suite", None)
 
 
-def run_probes(inventory: Path, inv, modules: list[str], echo=click.echo,
-               ) -> dict[tuple[str, str], Counter]:
-    """The probes of ``modules``' suites, in this process: outcomes per (host, service), and
-    a line with the evidence for every probe that failed or was skipped."""
+def run_probes(inventory: Path, inv, modules: list[str], echo=click.echo) -> list:
+    """The probes of ``modules``' suites, run in this process: their results, and a line
+    with the evidence of every probe that failed or was skipped."""
     from sovctl.probes import Run
 
     env = {"PATH": tools_path()}
     if inv.vault_password_file and not os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE"):
         env["ANSIBLE_VAULT_PASSWORD_FILE"] = str(inv.vault_password_file)
-    table: dict[tuple[str, str], Counter] = {}
+    results = []
     with Run(inventory.resolve(), env=env) as run:
         for module in modules:
-            suite = probe_suite(module)
-            # A suite with no case on this inventory is a row with nothing checked.
-            table.setdefault(("-", suite.service), Counter())
-            for result in suite.run(run):
-                table.setdefault((result.host, result.service), Counter())[result.outcome] += 1
+            for result in probe_suite(module).run(run):
+                results.append(result)
                 if result.outcome != "passed":
                     echo(f"{result.outcome.upper()} {result.host} {result.service} "
                          f"{result.probe}: {result.evidence}")
-            if any(h != "-" for h, s in table if s == suite.service):
-                del table[("-", suite.service)]
+    return results
+
+
+def tabulate(results: list, services: list[str]) -> dict[tuple[str, str], Counter]:
+    """Outcomes per (host, service); a service of ``services`` with no result is a row of
+    its own with nothing checked."""
+    table: dict[tuple[str, str], Counter] = {}
+    for result in results:
+        table.setdefault((result.host, result.service), Counter())[result.outcome] += 1
+    for service in services:
+        if not any(s == service for _, s in table):
+            table[("-", service)] = Counter()
     return table
 
 
 def run_checks(inventory: Path, services: list[str] | None = None,
-               echo=click.echo) -> dict[tuple[str, str], Counter]:
+               echo=click.echo) -> tuple[list, list[str]]:
     """Run the probes of the services asked for (all by default) whose groups have hosts:
-    the outcomes per (host, service)."""
+    their results and the suites' service names."""
     inv = load_inventory(inventory)
     modules = check_modules(inv, services or [])
     if not modules:
         echo("No service of this inventory has checks yet.")
-        return {}
+        return [], []
     require_probe_dependencies()
-    return run_probes(inventory, inv, modules, echo)
+    return run_probes(inventory, inv, modules, echo), [probe_suite(m).service for m in modules]
 
 
 @click.command("verify")
@@ -118,7 +124,10 @@ def run_checks(inventory: Path, services: list[str] | None = None,
               help="Inventory (default: the local sandbox).")
 @click.option("--service", "services", multiple=True,
               help="Only this service of the registry, e.g. conferencing (repeatable).")
-def command(inventory, services):
+@click.option("--metrics", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the results as Prometheus metrics to this file (replaced "
+                   "atomically; for node_exporter's textfile collector).")
+def command(inventory, services, metrics):
     """Check the deployed services from outside, as their clients would.
 
     The same probes the molecule scenarios run: TURN allocations and relay,
@@ -129,11 +138,21 @@ def command(inventory, services):
     against every host.
 
     \b
-    Example:
+    Examples:
       sovctl verify -i inventories/prod --service coturn
+      sovctl verify -i inventories/prod --metrics /var/lib/prometheus/node-exporter/sovctl.prom
     """
     inventory = inventory or default_inventory()
-    table = run_checks(inventory, list(services))
+    if metrics and not metrics.parent.is_dir():
+        raise InputError(f"{metrics.parent} is not a directory", field="--metrics",
+                         hint="name a file in an existing directory, e.g. node_exporter's "
+                              "textfile directory")
+    results, suites = run_checks(inventory, list(services))
+    if metrics:
+        from sovctl.probes.metrics import write_textfile
+
+        write_textfile(metrics, results)
+    table = tabulate(results, suites)
     if table:
         click.echo(f"{'HOST':<20} {'SERVICE':<12} {'PASSED':>6} {'FAILED':>6} {'SKIPPED':>7}")
         for (host, service), c in sorted(table.items()):

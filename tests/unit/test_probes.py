@@ -105,9 +105,47 @@ def test_verify_counts_probe_outcomes_per_host_and_prints_what_did_not_pass(
         vault_password_file = None
 
     lines: list[str] = []
-    table = verify.run_probes(tmp_path, Inv(), ["demo"], echo=lines.append)
-    assert table == {(h, "demo"): Counter(passed=2, failed=2, skipped=1) for h in ("h1", "h2")}
+    results = verify.run_probes(tmp_path, Inv(), ["demo"], echo=lines.append)
+    table = verify.tabulate(results, ["demo", "hardening"])
+    assert table == {**{(h, "demo"): Counter(passed=2, failed=2, skipped=1) for h in ("h1", "h2")},
+                     ("-", "hardening"): Counter()}
     assert "FAILED h2 demo handshake[tls1.0]: h2 completed a TLS 1.0 handshake" in lines
     assert any(line.startswith("SKIPPED h1 demo needs_a_client: ") for line in lines)
     assert verify.verdict(table[("h1", "demo")]) == "FAIL"
+    assert verify.verdict(table[("-", "hardening")]) == "NOTHING CHECKED"
     assert verify.exit_code(table) == 1
+
+
+def test_results_as_prometheus_metrics(tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from sovctl.probes.metrics import write_textfile
+
+    with Run(tmp_path) as run:
+        results = list(_suite([]).run(run, ["h1"]))
+    prom = tmp_path / "sovctl.prom"
+    write_textfile(prom, results, now=1_700_000_000)
+    samples = {(s.name, s.labels.get("probe")): s.value
+               for family in text_string_to_metric_families(prom.read_text())
+               for s in family.samples}
+    assert samples[("sovctl_probe_success", "answers")] == 1
+    assert samples[("sovctl_probe_success", "handshake[tls1.0]")] == 0
+    assert samples[("sovctl_probe_success", "crashes")] == 0
+    # A skipped probe checked nothing: never a success sample, a skipped one instead.
+    assert ("sovctl_probe_success", "needs_a_client") not in samples
+    assert samples[("sovctl_probe_skipped", "needs_a_client")] == 1
+    assert ("sovctl_probe_duration_seconds", "answers") in samples
+    assert samples[("sovctl_verify_last_run_timestamp_seconds", None)] == 1_700_000_000
+    assert not list(tmp_path.glob("*.tmp*")), "the file is replaced atomically"
+
+
+def test_verify_refuses_a_metrics_file_in_no_directory(tmp_path):
+    from click.testing import CliRunner
+
+    from sovctl import cli
+    from sovctl.errors import EXIT_BAD_INPUT
+
+    result = CliRunner().invoke(cli.cli, ["verify", "-i", str(tmp_path),
+                                          "--metrics", str(tmp_path / "nowhere" / "x.prom")])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "--metrics" in result.output and "nowhere" in result.output

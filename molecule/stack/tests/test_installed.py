@@ -5,12 +5,14 @@ virtualenv outside the checkout (dependencies from the package index, as `pipx i
 'sovctl[verify]'` gets them). From a directory outside the checkout, its `sovctl` then
 creates an inventory (`init`), checks it offline and audits it; and against the sandbox
 (`-i` its inventory) finds nothing to change with
-`deploy --check --fail-on-change` and runs every probe of `verify`, each service PASS.
-The virtualenv is never activated: its sovctl finds its own Ansible and pytest.
+`deploy --check --fail-on-change` and runs every probe of `verify`, each service PASS, its
+results also written as Prometheus metrics (`--metrics`).
+The virtualenv is never activated: its sovctl finds its own Ansible.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -125,7 +127,8 @@ def test_a_dry_run_on_the_sandbox_changes_nothing(installed):
 
 
 def test_verify_runs_every_probe_and_passes(installed):
-    proc = installed("verify", "-i", str(SANDBOX))
+    metrics = installed.cwd / "sovctl.prom"
+    proc = installed("verify", "-i", str(SANDBOX), "--metrics", str(metrics))
     rows = re.findall(r"^(\S+)\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s*$", proc.stdout, re.M)
     table = {(host, service): (int(p), int(f), int(s), verdict)
              for host, service, p, f, s, verdict in rows if host != "HOST"}
@@ -134,3 +137,17 @@ def test_verify_runs_every_probe_and_passes(installed):
     # The meeting app's browser flow ran (Node.js, chromium): nothing of it skipped.
     assert table[("sandbox-meet", "meet")][2] == 0, _output(proc)
     assert proc.returncode == 0, _output(proc)
+    # The same results as Prometheus metrics (parsed by the installed prometheus_client):
+    # a success sample of 1 for every probe that passed, none of 0.
+    parse = subprocess.run(
+        [str(installed.python), "-c",
+         "import sys, json; from prometheus_client.parser import text_string_to_metric_families"
+         " as f; print(json.dumps([(s.name, s.labels, s.value) for m in "
+         "f(open(sys.argv[1]).read()) for s in m.samples]))", str(metrics)],
+        capture_output=True, text=True, timeout=60)
+    assert parse.returncode == 0, parse.stderr
+    success = [(labels, value) for name, labels, value in json.loads(parse.stdout)
+               if name == "sovctl_probe_success"]
+    assert {labels["service"] for labels, _ in success} >= set(SERVICES), success[:5]
+    assert all(value == 1 for _, value in success), [s for s in success if s[1] != 1]
+    assert len(success) == sum(p for p, _, _, _ in table.values()), len(success)
