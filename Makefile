@@ -16,7 +16,7 @@ export CONTAINERS_CONF := $(CURDIR)/sovctl/data/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: artifacts deps node venv image lint unit integration molecule test-cluster check test test-all sandbox sandbox-down clean help times-reset
+.PHONY: artifacts deps node venv image lint unit promtool integration molecule test-cluster check test test-all sandbox sandbox-down clean help times-reset
 
 # Where the test time goes: every timed step appends (scenario, step, seconds) here, and
 # make test / make test-all print the table at the end (docs/testing.md).
@@ -78,8 +78,19 @@ image: deps venv
 lint: venv
 	@$(call timed,lint,ruff check sovctl tests bench molecule roles/meet/files roles/firewall/filter_plugins && yamllint -s . && ansible-lint --profile production --offline)
 
-unit: venv
+unit: venv promtool
 	@$(call timed,unit,pytest -q tests/unit)
+
+# promtool, which unit-tests the monitoring role's alert rules: taken from Debian's
+# prometheus package without installing it (no server on this machine), kept in build/.
+PROMTOOL := build/promtool/usr/bin/promtool
+promtool: $(PROMTOOL)
+$(PROMTOOL):
+	@rm -rf build/promtool; mkdir -p build/promtool; \
+	( cd build/promtool && apt-get download prometheus >/dev/null 2>&1 ) || \
+	  { apt-get update -qq && ( cd build/promtool && apt-get download prometheus >/dev/null 2>&1 ); }; \
+	dpkg-deb -x build/promtool/prometheus_*.deb build/promtool && rm build/promtool/prometheus_*.deb; \
+	$(PROMTOOL) --version 2>&1 | head -1
 
 integration: venv deps
 	@$(call timed,integration,pytest -q -m integration tests/integration)

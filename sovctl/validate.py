@@ -367,6 +367,36 @@ def check_secrets(inv: Inventory) -> list[Problem]:
     return problems
 
 
+LOOPBACK_URL = re.compile(r"http://(127\.[0-9.]+|\[::1\]|localhost)(:[0-9]+)?(/|$)")
+
+
+def check_alert_receivers(inv: Inventory) -> list[Problem]:
+    """Alerts leave the monitoring host encrypted: a webhook is https:// (http:// only on the
+    host's loopback), mail needs a relay."""
+    problems = []
+    for host in inv.hosts.values():
+        receivers = host.vars.get("monitoring_receivers")
+        if not isinstance(receivers, list) or "monitoring" not in host.groups:
+            continue
+        relay = host.vars.get("monitoring_smtp_relay", host.vars.get("sov_smtp_relay"))
+        for i, receiver in enumerate(receivers):
+            if not isinstance(receiver, dict) or _is_template(receiver):
+                continue
+            field = f"monitoring_receivers[{i}] (host {host.name})"
+            where = where_defined(inv, host.name, host.groups, "monitoring_receivers")
+            url = receiver.get("url")
+            if receiver.get("type") == "webhook" and isinstance(url, str) and not _is_template(
+                    url) and not (url.startswith("https://") or LOOPBACK_URL.match(url)):
+                problems.append(Problem(where, field, f"the webhook {url!r} is not https://",
+                                        "alerts leave the host over TLS: use an https:// URL "
+                                        "(http:// only on 127.0.0.1)"))
+            if receiver.get("type") == "email" and not relay:
+                problems.append(Problem(where, field, "mail receivers need a mail relay",
+                                        "set sov_smtp_relay (or monitoring_smtp_relay), "
+                                        "e.g. smtp.example.org:587"))
+    return problems
+
+
 def validate(inv: Inventory, *, secrets: bool = True, templates: bool = True) -> list[Problem]:
     """Every problem of the inventory's data (``secrets``: also the vault's completeness).
 
@@ -376,7 +406,7 @@ def validate(inv: Inventory, *, secrets: bool = True, templates: bool = True) ->
     ``env`` lookup for a mirror URL, say): they pass False."""
     problems = ((check_templates(inv) if templates else []) + check_unknown_vars(inv)
                 + check_sov_vars(inv) + check_port_values(inv) + check_role_vars(inv))
-    problems += check_ports(inv)
+    problems += check_ports(inv) + check_alert_receivers(inv)
     return problems + (check_secrets(inv) if secrets else [])
 
 

@@ -26,7 +26,7 @@ def test_example_is_compliant_with_its_own_policy_secnumcloud() -> None:
     code, report = _audit(EXAMPLE)
     assert report["policy"] == "secnumcloud"
     assert code == 0, report["findings"]
-    assert report["summary"] == {"hosts": 6, "endpoints": 16, "violations": 0, "warnings": 0}
+    assert report["summary"] == {"hosts": 7, "endpoints": 16, "violations": 0, "warnings": 0}
     assert {h["country"] for h in report["hosts"]} == {"FR"}
     # Every external purpose the stack has is declared, none left to software defaults.
     assert {e["purpose"] for e in report["endpoints"]} == {
@@ -60,7 +60,7 @@ def test_copy_with_generated_secrets_passes_check(tmp_path: Path) -> None:
     assert ensured.returncode == 0, ensured.stdout + ensured.stderr
     checked = sovctl("check", "-i", str(prod), "--offline")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "6 host(s), every variable valid" in checked.stdout
+    assert "7 host(s), every variable valid" in checked.stdout
 
 
 def test_moving_a_relay_to_an_unqualified_offer_fails_secnumcloud_only(tmp_path: Path) -> None:

@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 from tests.helpers import build_wheel  # noqa: E402
 
 SANDBOX = ROOT / "inventories" / "sandbox"
-SERVICES = ("meet", "keycloak", "livekit", "redis", "coturn", "collabora", "hardening")
+SERVICES = ("meet", "keycloak", "livekit", "redis", "coturn", "collabora", "hardening",
+            "monitoring")
 
 
 @pytest.fixture(scope="module")

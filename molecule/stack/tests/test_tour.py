@@ -23,7 +23,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 LIFECYCLE = ("make sandbox", "make sandbox-down")
-SERVICES = ("meet", "keycloak", "livekit", "redis", "coturn", "collabora", "hardening")
+SERVICES = ("meet", "keycloak", "livekit", "redis", "coturn", "collabora", "hardening",
+            "monitoring")
 
 
 def tour_commands() -> list[str]:

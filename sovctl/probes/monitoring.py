@@ -1,0 +1,88 @@
+"""Monitoring, probed on its host: Prometheus and Alertmanager up on loopback only, every
+host's node exporter scraped and up, sovctl's alert rules loaded."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from sovctl.probes import Run, Suite, context, expect
+
+suite = Suite("monitoring", "monitoring", doc=__doc__)
+
+# Seconds a freshly started Prometheus may take to scrape every target once.
+TARGETS_WAIT = 60
+
+
+@suite.subject
+def monitoring(run: Run, name: str) -> dict:
+    inv_host = context.inventory().hosts[name]
+    return {"name": name, "host": context.testinfra_host(name),
+            "prometheus": int(inv_host.vars.get("monitoring_prometheus_port", 9090)),
+            "alertmanager": int(inv_host.vars.get("monitoring_alertmanager_port", 9093))}
+
+
+def api(mon: dict, port: int, path: str):
+    """A JSON answer of a loopback API on the monitoring host (asked from the host)."""
+    out = mon["host"].run(
+        "python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen("
+        "sys.argv[1], timeout=10).read().decode())' %s", f"http://127.0.0.1:{port}{path}")
+    expect(out.rc == 0, f"{path} on {mon['name']}:{port} did not answer: {out.stderr[-500:]}")
+    return json.loads(out.stdout)
+
+
+@suite.probe
+def prometheus_and_alertmanager_listen_on_loopback_only(mon) -> str:
+    host = mon["host"]
+    for unit in ("prometheus", "prometheus-alertmanager", "sovctl-alert-log"):
+        expect(host.service(unit).is_running and host.service(unit).is_enabled,
+               f"{unit} is not both running and enabled on {mon['name']}")
+    listening = host.check_output("ss -Hltnp")
+    theirs = [line for line in listening.splitlines()
+              if any(p in line for p in ('"prometheus"', '"prometheus-aler"', '"python3"'))]
+    expect(theirs, f"no listener of Prometheus or Alertmanager:\n{listening}")
+    public = [line for line in theirs if "127.0.0.1:" not in line.split()[3]]
+    expect(not public, "listening beyond loopback:\n" + "\n".join(public))
+    return "prometheus, alertmanager and the alert log running, on 127.0.0.1 only"
+
+
+@suite.probe
+def every_node_exporter_is_scraped_and_up(mon) -> str:
+    expected = set(context.inventory().hosts)
+    deadline = time.monotonic() + TARGETS_WAIT
+    while True:
+        targets = api(mon, mon["prometheus"], "/api/v1/targets")["data"]["activeTargets"]
+        nodes = {t["labels"].get("instance"): t for t in targets if t["labels"]["job"] == "node"}
+        down = {i: f"{t['health']} {t.get('lastError', '')}".strip() for i, t in nodes.items()
+                if t["health"] != "up"}
+        if (not down and set(nodes) == expected) or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    expect(set(nodes) == expected,
+           f"node targets {sorted(nodes)}, inventory hosts {sorted(expected)}")
+    expect(not down, f"node exporters not up: {down}")
+    others = [t for t in targets if t["labels"]["job"] != "node" and t["health"] != "up"]
+    expect(not others, f"targets not up: {[(t['labels'], t.get('lastError')) for t in others]}")
+    return f"{len(targets)} targets up, a node exporter for each of the {len(expected)} hosts"
+
+
+@suite.probe
+def the_alert_rules_are_loaded(mon) -> str:
+    groups = api(mon, mon["prometheus"], "/api/v1/rules")["data"]["groups"]
+    alerts = sorted(r["name"] for g in groups for r in g["rules"] if r["type"] == "alerting")
+    expect("SovctlServiceDown" in alerts and "SovctlScrapeTargetDown" in alerts,
+           f"alerting rules loaded: {alerts}")
+    unhealthy = [r["name"] for g in groups for r in g["rules"] if r.get("health") == "err"]
+    expect(not unhealthy, f"rules that fail to evaluate: {unhealthy}")
+    return f"{len(alerts)} alerting rules loaded: {', '.join(alerts)}"
+
+
+@suite.probe
+def alertmanager_is_ready_with_the_alert_log(mon) -> str:
+    status = api(mon, mon["alertmanager"], "/api/v2/status")
+    config = status.get("config", {}).get("original", "")
+    expect("sovctl" in config,
+           f"Alertmanager's loaded configuration has no sovctl route:\n{config}")
+    cluster = status.get("cluster", {}).get("status")
+    expect(cluster in (None, "disabled"), f"Alertmanager's cluster is {cluster}, not disabled")
+    return "Alertmanager ready, sovctl's route loaded, no cluster port"
