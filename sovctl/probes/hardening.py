@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from sovctl.probes import Run, Skipped, Suite, context, expect
 
-TARGET_GROUPS = ("turn", "identity", "edge", "conferencing", "office")
+TARGET_GROUPS = ("turn", "identity", "edge", "conferencing", "office", "monitoring")
 
 
 def targets() -> list[str]:
