@@ -68,7 +68,8 @@ def test_unknown_service_lists_the_known_ones(make_inventory, no_runner):
     result = CliRunner().invoke(cli, ["deploy", "-i", str(make_inventory()),
                                       "--service", "zoom"])
     assert result.exit_code == 65
-    assert "Hint: one of: coturn, identity, conferencing, office, meet, monitoring, scanner" in result.output
+    assert ("Hint: one of: coturn, identity, conferencing, office, meet, monitoring, scanner"
+            in result.output)
 
 
 def test_missing_inventory_is_named(no_runner, tmp_path):
