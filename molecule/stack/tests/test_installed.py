@@ -118,7 +118,7 @@ def test_its_own_sandbox_inventory_lives_in_the_state_directory(installed, tmp_p
     assert ensure.returncode == 0, _output(ensure)
     ready = installed("check", "--offline", extra_env=state)
     assert ready.returncode == 0, _output(ready)
-    assert f"Inventory {sandbox}: 6 host(s), every variable valid" in ready.stdout
+    assert f"Inventory {sandbox}: 7 host(s), every variable valid" in ready.stdout
 
 
 def test_a_dry_run_on_the_sandbox_changes_nothing(installed):
