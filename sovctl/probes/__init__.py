@@ -216,10 +216,12 @@ class Suite:
         return run.once((self.service, "subject", host), make)
 
     def cases(self, hosts: Iterable[str] | None = None) -> list[Case]:
-        """Every probe on every host (the suite's own when not given), per parameter set."""
+        """Every probe on every host (the suite's own when not given), per parameter set; a
+        probe whose parameter sets depend on the host has no case on a host with none (a host
+        without a TLS port has no TLS probe)."""
         return [Case(self, p, h, pid, kw)
                 for h in (self.hosts() if hosts is None else hosts) for p in self.probes
-                for pid, kw in (p.param_sets(h) or [("", {})])]
+                for pid, kw in (p.param_sets(h) if p.params is not None else [("", {})])]
 
     def run(self, run: Run, hosts: Iterable[str] | None = None) -> Iterator[Result]:
         for case in self.cases(hosts):

@@ -77,6 +77,9 @@ def test_parameter_sets_may_depend_on_the_host(tmp_path, monkeypatch):
         found = [(r.host, r.probe, r.evidence) for r in suite.run(run)]
     assert found == [("edge1", "tls[443]", "edge1:443"), ("turn1", "tls[443]", "turn1:443"),
                      ("turn1", "tls[5349]", "turn1:5349")]
+    # A host with no parameter set has no case of that probe (never one without its port).
+    ports["mon1"] = []
+    assert [c.id for c in suite.cases(["mon1", "edge1"])] == ["edge1-tls[443]"]
     # Without an inventory there is nothing to examine: collecting needs no hosts.
     monkeypatch.delenv("SOVCTL_VERIFY_INVENTORY", raising=False)
     monkeypatch.delenv("MOLECULE_INVENTORY_FILE", raising=False)
