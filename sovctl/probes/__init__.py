@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-OUTCOMES = ("passed", "failed", "skipped")
-
 
 class Skipped(Exception):  # noqa: N818 - an outcome, as pytest's
     """Nothing could be checked; the message says why and what would make it checkable."""
@@ -52,15 +50,6 @@ class Result:
     outcome: str
     evidence: str
     seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome != "failed"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"service": self.service, "probe": self.probe, "host": self.host,
-                "outcome": self.outcome, "evidence": self.evidence,
-                "seconds": round(self.seconds, 3)}
 
 
 class Run:
@@ -125,7 +114,6 @@ class Probe:
     name: str
     func: Callable[..., str | None]
     params: dict[str, dict[str, Any]] | Callable[[str], dict] | None = None
-    doc: str = ""
 
     def param_sets(self, host: str) -> list[tuple[str, dict[str, Any]]]:
         params = self.params(host) if callable(self.params) else self.params
@@ -200,7 +188,7 @@ class Suite:
         arguments) when given, or of ``params(host)`` when the sets depend on the host. It
         returns its evidence, or raises Failed or Skipped."""
         def register(f: Callable) -> Callable:
-            self.probes.append(Probe(f.__name__, f, params, inspect.getdoc(f) or ""))
+            self.probes.append(Probe(f.__name__, f, params))
             return f
         return register(func) if func is not None else register
 
