@@ -41,6 +41,9 @@ def kc(run: Run, name: str):
             "users": {u.get("username") for u in inv_host.vars.get("keycloak_users") or []
                       if isinstance(u, dict)},
             "upgraded_from": inv_host.vars.get("keycloak_previous_version"),
+            # The management interface (health, metrics): on loopback, or on the host's
+            # address when monitoring hosts scrape its metrics (roles/keycloak defaults).
+            "management": f"http://{address if context.hosts('monitoring') else '127.0.0.1'}:9000",
         }
 
 
@@ -261,7 +264,7 @@ def users_survive_a_restart(kc) -> str:
     need_user(kc, "alice")
     for command in ("systemctl restart keycloak",
                     "timeout 300 sh -c 'until curl -fsS "
-                    "http://127.0.0.1:9000/health/ready >/dev/null; do sleep 3; done'"):
+                    f"{kc['management']}/health/ready >/dev/null; do sleep 3; done'"):
         result = kc["host"].run(command)
         expect(result.rc == 0, f"{command}: exit {result.rc} {result.stderr.strip()[-500:]}")
     token, error = login(kc, "alice", kc["password"])
@@ -271,7 +274,7 @@ def users_survive_a_restart(kc) -> str:
 
 @suite.probe
 def health_is_green_from_the_keycloak_host(kc) -> str:
-    out = kc["host"].check_output("curl -fsS http://127.0.0.1:9000/health/ready")
+    out = kc["host"].check_output(f"curl -fsS {kc['management']}/health/ready")
     expect('"status": "UP"' in out or '"status":"UP"' in out, f"health/ready: {out[:500]}")
     return "health/ready on port 9000: UP"
 
