@@ -24,24 +24,40 @@ def promtool() -> str:
     return found
 
 
-def test_the_rules_are_valid(promtool):
-    proc = subprocess.run([promtool, "check", "rules", str(RULES / "sovctl.yml")],
+# Every rules file, with its promtool unit tests beside it in tests/<name>_test.yml.
+RULE_FILES = sorted(p.name for p in RULES.glob("*.yml"))
+
+
+def test_every_rules_file_has_its_tests_and_is_installed():
+    assert RULE_FILES == ["services.yml", "sovctl.yml"]
+    installed = yaml.safe_load((ROOT / "roles" / "monitoring" / "vars" / "main.yml").read_text())[
+        "__monitoring_rule_files"]
+    assert sorted(installed) == RULE_FILES
+    for name in RULE_FILES:
+        assert (RULES / "tests" / name.replace(".yml", "_test.yml")).is_file(), name
+
+
+@pytest.mark.parametrize("name", RULE_FILES)
+def test_the_rules_are_valid(promtool, name):
+    proc = subprocess.run([promtool, "check", "rules", str(RULES / name)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_every_alert_behaves_as_its_unit_tests_say(promtool):
-    proc = subprocess.run([promtool, "test", "rules", "sovctl_test.yml"], cwd=RULES / "tests",
-                          capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize("name", RULE_FILES)
+def test_every_alert_behaves_as_its_unit_tests_say(promtool, name):
+    proc = subprocess.run([promtool, "test", "rules", name.replace(".yml", "_test.yml")],
+                          cwd=RULES / "tests", capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_every_alert_has_a_summary_a_runbook_and_a_unit_test():
-    rules = yaml.safe_load((RULES / "sovctl.yml").read_text())
+@pytest.mark.parametrize("name", RULE_FILES)
+def test_every_alert_has_a_summary_a_runbook_and_a_unit_test(name):
+    rules = yaml.safe_load((RULES / name).read_text())
     alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
     assert alerts
     tested = {t["alertname"] for case in yaml.safe_load(
-        (RULES / "tests" / "sovctl_test.yml").read_text())["tests"]
+        (RULES / "tests" / name.replace(".yml", "_test.yml")).read_text())["tests"]
         for t in case.get("alert_rule_test", [])}
     for alert in alerts:
         annotations = alert.get("annotations") or {}
