@@ -86,3 +86,36 @@ def alertmanager_is_ready_with_the_alert_log(mon) -> str:
     cluster = status.get("cluster", {}).get("status")
     expect(cluster in (None, "disabled"), f"Alertmanager's cluster is {cluster}, not disabled")
     return "Alertmanager ready, sovctl's route loaded, no cluster port"
+
+
+# The synthetic probes' kinds (sovctl/probes/synthetic.py) and the inventory group each needs.
+SYNTHETIC = {("identity", "oidc_login"): "identity", ("turn", "allocation"): "turn",
+             ("conferencing", "join_token"): "conferencing", ("meet", "health"): "meet"}
+# Seconds a freshly started sovctl-synthetic takes to finish a first run and be scraped.
+SYNTHETIC_WAIT = 150
+
+
+@suite.probe
+def the_synthetic_probes_run_and_pass(mon) -> str:
+    """The probes users' actions are watched with (a login, a TURN allocation, a LiveKit join
+    token, the meeting app) run from this host, and Prometheus has each one passing."""
+    host = mon["host"]
+    expect(host.service("sovctl-synthetic").is_running,
+           f"sovctl-synthetic is not running on {mon['name']}")
+    wanted = {kind for kind, group in SYNTHETIC.items() if context.hosts(group)}
+    deadline = time.monotonic() + SYNTHETIC_WAIT
+    while True:
+        found = api(mon, mon["prometheus"],
+                    "/api/v1/query?query=sovctl_synthetic_success")["data"]["result"]
+        seen = {(r["metric"]["service"], r["metric"]["probe"]): (r["metric"]["target"],
+                                                                 r["value"][1]) for r in found}
+        failing = {k: v for k, v in seen.items() if v[1] != "1"}
+        if (wanted <= set(seen) and not failing) or time.monotonic() > deadline:
+            break
+        time.sleep(10)
+    expect(wanted <= set(seen), f"synthetic probes in Prometheus: {sorted(seen)}, "
+                                f"expected {sorted(wanted)}")
+    if failing:
+        log = host.run("journalctl -u sovctl-synthetic -n 20 -o cat --no-pager").stdout
+        expect(False, f"failing: {failing}; the probes' journal:\n{log}")
+    return ", ".join(f"{s}/{p} on {t}: passing" for (s, p), (t, _v) in sorted(seen.items()))
