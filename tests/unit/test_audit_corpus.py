@@ -5,10 +5,10 @@ holds, per policy, the exit code and either every host's and every
 endpoint's verdict with the set of warning/violation rules, or (exit 2) the file
 and field the error must name. The traps: an EU region of a US-owned cloud, a
 Swiss host, a declared country contradicting the region, Google STUN left in,
-a US SMTP relay, alerts posted to a US webhook, a public DNS resolver, SecNumCloud look-alikes. Services known to be
-served worldwide (Google's STUN, Google Public DNS) are violations even under
-eu-residency because they receive users' data or metadata; served worldwide but
-receiving none (Debian's CDN, Google's NTP), they are warnings there.
+a US SMTP relay, alerts posted to a US webhook, a public DNS resolver, SecNumCloud
+look-alikes. Services known to be served worldwide (Google's STUN, Google Public DNS)
+are violations even under eu-residency because they receive users' data or metadata;
+served worldwide but receiving none (Debian's CDN, Google's NTP), they are warnings there.
 """
 
 from __future__ import annotations
