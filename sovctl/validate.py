@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from sovctl import alert_rules
 from sovctl.errors import InputError
 from sovctl.inventory import Inventory
 from sovctl.paths import project_root
@@ -397,6 +398,49 @@ def check_alert_receivers(inv: Inventory) -> list[Problem]:
     return problems
 
 
+def check_alert_rule_files(inv: Inventory) -> list[Problem]:
+    """A site's own alert rules (monitoring_rule_files, paths relative to the inventory
+    directory, outside it: Ansible reads every file inside as an inventory source): each
+    file exists and is a Prometheus rule file (sovctl.alert_rules)."""
+    problems, seen = [], set()
+    base = inv.path if inv.path.is_dir() else inv.path.parent
+    for host in inv.hosts_in("monitoring"):
+        files = host.vars.get("monitoring_rule_files")
+        if files is None or _is_template(files):
+            continue
+        where = where_defined(inv, host.name, host.groups, "monitoring_rule_files")
+        if not isinstance(files, list):
+            problems.append(Problem(where, "monitoring_rule_files", "must be a list of paths",
+                                    "e.g. monitoring_rule_files: [rules/site.yml]"))
+            continue
+        for i, name in enumerate(files):
+            field = f"monitoring_rule_files[{i}]"
+            if not isinstance(name, str) or not name.strip() or _is_template(name):
+                problems.append(Problem(where, field, "must be a path",
+                                        "a rule file's path, relative to the inventory"))
+                continue
+            path = (base / name).resolve()
+            if path.is_relative_to(base.resolve()):
+                problems.append(Problem(where, field, f"{name} is inside the inventory directory",
+                                        "Ansible reads every file there as an inventory: keep "
+                                        "rule files beside it, e.g. ../alert-rules/site.yml"))
+                continue
+            if (where, str(path)) in seen:
+                continue
+            seen.add((where, str(path)))
+            if not path.is_file():
+                problems.append(Problem(where, field, f"{path} does not exist",
+                                        "give the rule file's path relative to the inventory "
+                                        "directory"))
+                continue
+            problems += [Problem(str(path), rule_field, message,
+                                 f"fix the rule file named by {field} in {where}; its format: "
+                                 "https://prometheus.io/docs/prometheus/latest/configuration/"
+                                 "alerting_rules/")
+                         for rule_field, message in alert_rules.check(path)]
+    return problems
+
+
 def validate(inv: Inventory, *, secrets: bool = True, templates: bool = True) -> list[Problem]:
     """Every problem of the inventory's data (``secrets``: also the vault's completeness).
 
@@ -406,7 +450,7 @@ def validate(inv: Inventory, *, secrets: bool = True, templates: bool = True) ->
     ``env`` lookup for a mirror URL, say): they pass False."""
     problems = ((check_templates(inv) if templates else []) + check_unknown_vars(inv)
                 + check_sov_vars(inv) + check_port_values(inv) + check_role_vars(inv))
-    problems += check_ports(inv) + check_alert_receivers(inv)
+    problems += check_ports(inv) + check_alert_receivers(inv) + check_alert_rule_files(inv)
     return problems + (check_secrets(inv) if secrets else [])
 
 

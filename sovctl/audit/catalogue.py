@@ -100,6 +100,9 @@ class EndpointVar:
     default: Any
     when_empty: Any
     when_empty_reason: str | None
+    # For a list of mappings: only the entries with these keys and values are endpoints
+    # (monitoring_receivers' webhooks; its mail entries go through the SMTP relay).
+    entries: tuple[tuple[str, str], ...] = ()
 
     def applies_to(self, host_groups: tuple[str, ...]) -> bool:
         return "all" in self.groups or any(g in host_groups for g in self.groups)
@@ -319,10 +322,12 @@ def load_registry(path: Path = DATA_DIR / "endpoint_vars.yml") -> Registry:
         if not isinstance(groups, list) or not groups:
             raise _bad(path, f"{field}.groups", "must be a non-empty list of groups")
         empty = r.mapping(data.get("when_empty") or {}, f"{field}.when_empty")
+        entries = r.mapping(data.get("entries") or {}, f"{field}.entries")
         variables.append(EndpointVar(
             name=name, purpose=purpose, groups=tuple(groups), role=data.get("role"),
             default=data.get("default"), when_empty=empty.get("value"),
-            when_empty_reason=empty.get("reason")))
+            when_empty_reason=empty.get("reason"),
+            entries=tuple((str(k), str(v)) for k, v in entries.items())))
     published = {}
     for name, groups in r.mapping(doc.get("published_names") or {}, "published_names").items():
         if not isinstance(groups, list) or not groups:

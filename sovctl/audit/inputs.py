@@ -306,7 +306,8 @@ def _uses(reader: _Reader, hv: HostVars, ctx: dict[str, Any]) -> list[tuple]:
     for var in reader.registry.variables:
         if not var.applies_to(hv.groups):
             continue
-        values = _endpoint_values(reader, hv, var.name, reader.render(hv, ctx, var.name))
+        values = _endpoint_values(reader, hv, var.name, reader.render(hv, ctx, var.name),
+                                  var.entries)
         origin = "inventory" if var.name in hv.raw else (
             f"role {var.role} default" if var.role and var.name in reader.role_data.get(
                 var.role, {}) else "documented default")
@@ -339,14 +340,18 @@ def _check_endpoint(reader: _Reader, hv: HostVars, var: str, purpose: str, value
                                 "or host:port")
 
 
-def _endpoint_values(reader: _Reader, hv: HostVars, var: str, value: Any) -> list[str]:
-    """A string, a list of strings, or mappings with a url/host key (empty items skipped)."""
+def _endpoint_values(reader: _Reader, hv: HostVars, var: str, value: Any,
+                     entries: tuple[tuple[str, str], ...] = ()) -> list[str]:
+    """A string, a list of strings, or mappings with a url/host key (empty items skipped;
+    with ``entries``, mappings without those keys and values are not endpoints)."""
     if value is None or value == "":
         return []
     items = value if isinstance(value, list) else [value]
     out = []
     for item in items:
         aliases = []
+        if isinstance(item, dict) and any(str(item.get(k)) != v for k, v in entries):
+            continue
         if isinstance(item, dict):
             # Other names of the same service (collabora_wopi_hosts' aliases) are audited too.
             aliases = [str(a).strip() for a in item.get("aliases") or []

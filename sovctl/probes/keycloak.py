@@ -121,7 +121,8 @@ def login(kc, username: str, password: str, *, start: str | None = None,
     send the authorization request, the login form and the code exchange to given
     Keycloak nodes instead of the public URL: a cluster probe starts a login on one
     node and finishes it on another. The browser's cookies go along explicitly, as
-    Keycloak marks them Secure and the nodes speak plain HTTP.
+    Keycloak marks them Secure and the nodes speak plain HTTP. ``kc["client_id"]`` and
+    ``kc["redirect_uri"]`` name another public client than ``sovctl-check``.
     """
     import requests
     from authlib.common.security import generate_token
@@ -130,7 +131,8 @@ def login(kc, username: str, password: str, *, start: str | None = None,
     meta = _discovery(kc)
     verifier = generate_token(48)
     nonce = secrets.token_urlsafe(16)
-    oauth = OAuth2Session(CLIENT_ID, redirect_uri=REDIRECT_URI, scope="openid email profile",
+    client_id, redirect_uri = kc.get("client_id", CLIENT_ID), kc.get("redirect_uri", REDIRECT_URI)
+    oauth = OAuth2Session(client_id, redirect_uri=redirect_uri, scope="openid email profile",
                           code_challenge_method="S256")
     oauth.verify = kc["verify"]
     url, state = oauth.create_authorization_url(meta["authorization_endpoint"],
@@ -147,7 +149,7 @@ def login(kc, username: str, password: str, *, start: str | None = None,
                         timeout=PAGE_TIMEOUT, verify=kc["verify"], headers=cookies,
                         data={"username": username, "password": password, "credentialId": ""})
     location = resp.headers.get("Location", "")
-    if resp.status_code != 302 or not location.startswith(REDIRECT_URI):
+    if resp.status_code != 302 or not location.startswith(redirect_uri):
         # The page's visible text: Keycloak's themes differ in markup, not in wording.
         text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", resp.text)).split())
         if not text and location:  # where Keycloak sent the form instead (path, no query)
@@ -171,7 +173,8 @@ def verified_claims(kc, token):
     jwks = requests.get(meta["jwks_uri"], verify=kc["verify"], timeout=10).json()
     claims = jwt.decode(token["id_token"], JsonWebKey.import_key_set(jwks),
                         claims_options={"iss": {"essential": True, "value": kc["issuer"]},
-                                        "aud": {"essential": True, "value": CLIENT_ID}})
+                                        "aud": {"essential": True,
+                                                "value": kc.get("client_id", CLIENT_ID)}})
     claims.validate()
     return claims
 

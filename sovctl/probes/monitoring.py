@@ -4,6 +4,7 @@ host's node exporter scraped and up, sovctl's alert rules loaded."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from sovctl.probes import Run, Suite, context, expect
@@ -86,3 +87,47 @@ def alertmanager_is_ready_with_the_alert_log(mon) -> str:
     cluster = status.get("cluster", {}).get("status")
     expect(cluster in (None, "disabled"), f"Alertmanager's cluster is {cluster}, not disabled")
     return "Alertmanager ready, sovctl's route loaded, no cluster port"
+
+
+# The synthetic probes' kinds (sovctl/probes/synthetic.py) and the inventory group each needs.
+SYNTHETIC = {("identity", "oidc_login"): "identity", ("turn", "allocation"): "turn",
+             ("conferencing", "join_token"): "conferencing", ("meet", "health"): "meet"}
+# Seconds a freshly started sovctl-synthetic takes to finish a first run and be scraped.
+SYNTHETIC_WAIT = 150
+
+
+@suite.probe
+def the_synthetic_probes_run_and_pass(mon) -> str:
+    """The probes users' actions are watched with (a login, a TURN allocation, a LiveKit join
+    token, the meeting app) run from this host, each of them passes, and Prometheus scrapes
+    them. Read from the service itself: its last run, not a series Prometheus still holds."""
+    host = mon["host"]
+    expect(host.service("sovctl-synthetic").is_running,
+           f"sovctl-synthetic is not running on {mon['name']}")
+    port = int(context.inventory().hosts[mon["name"]].vars.get("monitoring_synthetic_port", 9105))
+    wanted = {kind for kind, group in SYNTHETIC.items() if context.hosts(group)}
+    deadline = time.monotonic() + SYNTHETIC_WAIT
+    while True:
+        text = host.run("python3 -c 'import sys, urllib.request; sys.stdout.write("
+                        "urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' %s",
+                        f"http://127.0.0.1:{port}/metrics").stdout
+        seen = {}
+        for line in text.splitlines():
+            m = re.match(r'sovctl_synthetic_success\{probe="([^"]+)",service="([^"]+)",'
+                         r'target="([^"]+)"\} (\S+)', line)
+            if m:
+                seen.setdefault((m[2], m[1]), []).append((m[3], float(m[4])))
+        failing = {k: v for k, v in seen.items() if any(ok != 1.0 for _t, ok in v)}
+        if (wanted <= set(seen) and not failing) or time.monotonic() > deadline:
+            break
+        time.sleep(10)
+    if failing or not wanted <= set(seen):
+        log = host.run("journalctl -u sovctl-synthetic -n 20 -o cat --no-pager").stdout
+        expect(wanted <= set(seen), f"synthetic probes run: {sorted(seen)}, expected "
+                                    f"{sorted(wanted)}; the probes' journal:\n{log}")
+        expect(False, f"failing: {failing}; the probes' journal:\n{log}")
+    scraped = api(mon, mon["prometheus"], "/api/v1/targets")["data"]["activeTargets"]
+    expect(any(t["labels"]["job"] == "synthetic" and t["health"] == "up" for t in scraped),
+           "Prometheus does not scrape the synthetic probes (job synthetic) successfully")
+    return ", ".join(f"{s}/{p} on {', '.join(t for t, _ok in v)}: passing"
+                     for (s, p), v in sorted(seen.items()))

@@ -5,10 +5,10 @@ holds, per policy, the exit code and either every host's and every
 endpoint's verdict with the set of warning/violation rules, or (exit 2) the file
 and field the error must name. The traps: an EU region of a US-owned cloud, a
 Swiss host, a declared country contradicting the region, Google STUN left in,
-a US SMTP relay, a public DNS resolver, SecNumCloud look-alikes. Services known to be
-served worldwide (Google's STUN, Google Public DNS) are violations even under
-eu-residency because they receive users' data or metadata; served worldwide but
-receiving none (Debian's CDN, Google's NTP), they are warnings there.
+a US SMTP relay, alerts posted to a US webhook, a public DNS resolver, SecNumCloud
+look-alikes. Services known to be served worldwide (Google's STUN, Google Public DNS)
+are violations even under eu-residency because they receive users' data or metadata;
+served worldwide but receiving none (Debian's CDN, Google's NTP), they are warnings there.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def test_corpus_covers_the_traps() -> None:
     names = {c.name for c in CASES}
     assert {"aws-paris", "swiss-host", "country-mismatch", "google-stun", "us-smtp",
             "public-dns", "unknown-provider", "unknown-region", "sandbox",
-            "global-mirror-and-time"} <= names
+            "global-mirror-and-time", "us-alert-webhook"} <= names
 
 
 def test_us_owned_eu_region_is_resident_but_not_sovereign() -> None:

@@ -3,13 +3,17 @@
 On the converged sandbox (its backup target is a repository directory on the identity
 host): a room with its settings is created through the app's API, `sovctl backup` takes a
 snapshot, the room is then renamed and a second room created. Then the site's database
-server loses the meeting app's database altogether (dropped, as on a database server
-built afresh), so the app no longer knows the room; `sovctl restore --yes` brings the
-database back from the snapshot: the room has its title and access level again, the later
-room is gone, and the app serves both answers without a restart.
+server is rebuilt from nothing, as a replacement machine would be: Keycloak stopped, the
+whole PostgreSQL cluster deleted (data and configuration, every database and login),
+and `sovctl deploy --service identity` converging that host again (a new cluster, an
+empty Keycloak database Keycloak then fills on its first start, an empty meeting
+database). `sovctl restore --yes` brings both databases back from the snapshot: the room
+has its title and access level again, the later room is gone, and the app serves both
+answers without a restart.
 
-Restoring onto a new host (another machine's restic client, the backup host over sftp)
-is exercised by the keycloak scenario (kcfresh1) through the same playbook and tasks.
+Restoring with another machine's restic client (a new host reading the backup host over
+sftp) is exercised by the keycloak scenario (kcfresh1) through the same playbook and
+tasks.
 """
 
 from __future__ import annotations
@@ -59,14 +63,18 @@ def restored(meet):
     assert renamed.status_code == 200, renamed.text
     later = post(meet, "/api/rooms", cookie=owner).json()["room"]
     server = _db_server()
-    name = context.resolve(context.hosts("meet")[0], "meet_db_name", "meet")
-    dropped = context.testinfra_host(server).run(
-        f"runuser -u postgres -- dropdb --force {name}")
-    assert dropped.rc == 0, dropped.stderr
+    wiped = context.testinfra_host(server).run(
+        "systemctl stop keycloak && pg_lsclusters --no-header"
+        " | while read -r version cluster _; do"
+        " pg_dropcluster --stop \"$version\" \"$cluster\" || exit 1; done"
+        " && test -z \"$(pg_lsclusters --no-header)\"")
+    assert wiped.rc == 0, wiped.stdout + wiped.stderr
     lost = get(meet, f"/api/rooms/{room}", cookie=owner, headers=API)
+    rebuilt = _sovctl("deploy", "--service", "identity", "--limit", server)
+    empty = get(meet, f"/api/rooms/{room}", cookie=owner, headers=API)
     restore = _sovctl("restore", "--host", server, "--yes")
     return {"meet": meet, "owner": owner, "room": room, "later": later, "lost": lost,
-            "backup": backup, "restore": restore}
+            "empty": empty, "backup": backup, "rebuilt": rebuilt, "restore": restore}
 
 
 def _db_server() -> str:
@@ -80,6 +88,11 @@ def test_without_its_database_the_room_is_unknown(restored):
     lost = restored["lost"]
     assert lost.status_code == 503, lost.text
     assert "cannot reach its database" in lost.json()["error"]
+
+
+def test_the_rebuilt_database_server_starts_empty(restored):
+    """Before the restore, the new cluster's meeting database holds no room."""
+    assert restored["empty"].status_code == 404, restored["empty"].text
 
 
 def test_the_room_and_its_settings_are_back(restored):
@@ -101,6 +114,6 @@ def test_a_room_created_after_the_snapshot_is_gone(restored):
 def test_backup_output_holds_no_secret(restored):
     secrets = [context.resolve(context.hosts("meet")[0], name)
                for name in ("vault_meet_db_password", "vault_backup_repo_password")]
-    for proc in (restored["backup"], restored["restore"]):
+    for proc in (restored["backup"], restored["rebuilt"], restored["restore"]):
         for secret in filter(None, secrets):
             assert secret not in proc.stdout and secret not in proc.stderr
