@@ -1,5 +1,6 @@
-"""`sovctl status` on the sandbox: every service's unit up, the meeting app among them, and
-`sovctl sandbox status` prints the meeting app's URL first."""
+"""`sovctl status` on the sandbox: every service's unit up, the meeting app among them, what
+the monitoring host's Prometheus knows (targets, the synthetic probes passing), and `sovctl
+sandbox status` prints the meeting app's URL first."""
 
 import re
 import subprocess
@@ -20,7 +21,16 @@ def test_sovctl_status_reports_every_unit_up():
     # (roles/collabora records why); sovctl status then says so and exits 1.
     down = [line.split()[1] for line in out.splitlines() if " DOWN" in line]
     assert set(down) <= {"coolwsd"}, out
-    assert proc.returncode == (1 if down else 0), out
+    # What the monitoring host's Prometheus knows: every target up, each synthetic probe ok.
+    targets = re.search(r"^sandbox-mon\s+prometheus\s+(\d+) of (\d+) targets up", out, re.M)
+    assert targets and int(targets[2]) > 7, out
+    for probe in ("identity/oidc_login", "turn/allocation", "conferencing/join_token",
+                  "meet/health"):
+        assert re.search(rf"^sandbox-mon\s+probe\s+ok\s+{probe} on ", out, re.M), out
+    alerts = [line for line in out.splitlines() if re.match(r"^\S+\s+alert\s+CRITICAL", line)]
+    problems = down + alerts + [line for line in out.splitlines()
+                                if re.match(r"^\S+\s+(target\s+DOWN|probe\s+FAIL)", line)]
+    assert proc.returncode == (1 if problems else 0), out
 
 
 def test_sandbox_status_prints_the_meeting_url_first():
