@@ -131,3 +131,25 @@ def the_synthetic_probes_run_and_pass(mon) -> str:
            "Prometheus does not scrape the synthetic probes (job synthetic) successfully")
     return ", ".join(f"{s}/{p} on {', '.join(t for t, _ok in v)}: passing"
                      for (s, p), v in sorted(seen.items()))
+
+
+@suite.probe
+def the_console_shows_the_stack(mon) -> str:
+    """sovctl's console, rendered by Prometheus from its data: every host's units, the
+    synthetic probes and the firing alerts, with no script loaded from anywhere."""
+    out = mon["host"].run(
+        "python3 -c 'import sys, urllib.request; r = urllib.request.urlopen(sys.argv[1], "
+        "timeout=20); sys.stdout.write(str(r.status) + chr(10) + r.read().decode())' %s",
+        f"http://127.0.0.1:{mon['prometheus']}/consoles/sovctl.html")
+    expect(out.rc == 0, f"/consoles/sovctl.html did not answer: {out.stderr[-500:]}")
+    status, _, page = out.stdout.partition("\n")
+    expect(status == "200", f"/consoles/sovctl.html answered {status}: {page[:300]}")
+    expect("error executing template" not in page, page[-800:])
+    expect("<script" not in page, "the console loads a script")
+    missing = [h for h in context.inventory().hosts if f"<td>{h}</td>" not in page]
+    expect(not missing, f"hosts missing from the console: {missing}")
+    units = page.count("<td>active</td>")
+    expect(units > 0, "no active unit in the console")
+    probes = page.count("<td>passing</td>")
+    return (f"/consoles/sovctl.html: {len(context.inventory().hosts)} hosts, {units} active "
+            f"units, {probes} synthetic probes passing")
