@@ -28,6 +28,11 @@ class Database:
     def columns(self, tx, table: str) -> set[str]:
         raise NotImplementedError
 
+    # Called with a transaction on every new connection (PostgreSQL): RoomStore ensures
+    # its schema there, so that a database built afresh (a replaced database server, a
+    # restore) gets its tables before the first request uses them.
+    on_connect = None
+
     def close(self) -> None:
         """Release connections (the pool's)."""
 
@@ -76,7 +81,17 @@ class PostgreSQL(Database):
         extra = {"check": check} if check else {}
         self.pool = ConnectionPool(url, kwargs={"password": password or None},
                                    min_size=min_size, max_size=max_size, timeout=10,
-                                   open=True, name="sovmeet", **extra)
+                                   open=False, name="sovmeet", configure=self._configure,
+                                   **extra)
+
+    def open(self) -> None:
+        """Open the pool once on_connect is set (its first connections run it)."""
+        self.pool.open()
+
+    def _configure(self, conn) -> None:
+        if self.on_connect is not None:
+            self.on_connect(_PgTx(conn))
+        conn.commit()
 
     @contextmanager
     def transaction(self):

@@ -113,16 +113,24 @@ class RoomStore:
     def __init__(self, database: Database | str, password: str = ""):
         self.db = (database if isinstance(database, Database)
                    else open_database(str(database), password))
-        with self._connect() as db:
-            if hasattr(self.db, "lock_schema"):
-                self.db.lock_schema(db)
-            db.execute(_SCHEMA[0])
-            have = self.db.columns(db, "rooms")
-            for column, kind in _ROOM_COLUMNS.items():
-                if column not in have:
-                    db.execute(f"ALTER TABLE rooms ADD COLUMN {column} {kind}")
-            for statement in _SCHEMA[1:]:
-                db.execute(statement)
+        self.db.on_connect = self._ensure_schema
+        if hasattr(self.db, "open"):
+            self.db.open()  # every new connection ensures the schema (a database built afresh)
+        else:
+            with self._connect() as db:
+                self._ensure_schema(db)
+
+    def _ensure_schema(self, db) -> None:
+        """Create the tables, or add the columns later releases added; idempotent."""
+        if hasattr(self.db, "lock_schema"):
+            self.db.lock_schema(db)
+        db.execute(_SCHEMA[0])
+        have = self.db.columns(db, "rooms")
+        for column, kind in _ROOM_COLUMNS.items():
+            if column not in have:
+                db.execute(f"ALTER TABLE rooms ADD COLUMN {column} {kind}")
+        for statement in _SCHEMA[1:]:
+            db.execute(statement)
 
     @property
     def path(self) -> str | None:
