@@ -237,3 +237,20 @@ def test_audit_reads_the_livekit_defaults(tmp_path):
     stun = [e for e in report["endpoints"] if e["url"] == "stun:turn1:3478"]
     assert stun and stun[0]["verdict"] == "ok"
     assert not [e for e in report["endpoints"] if "google" in e["url"] or "twilio" in e["url"]]
+
+
+def test_redis_config_gives_the_exporter_a_user_of_its_own_on_its_own_line():
+    """With monitoring hosts, the exporter's ACL user follows the default user's line (the
+    two once ran together into one line, `+info# The exporter's...`, which Redis refused)."""
+    import hashlib
+
+    text = _render(REDIS, (REDIS / "templates" / "redis.conf.j2").read_text(),
+                   ansible_default_ipv4={"address": "10.0.0.30"}, vault_redis_password="p" * 40,
+                   vault_redis_exporter_password="e" * 40,
+                   groups={"conferencing": ["sfu1"], "monitoring": ["mon1"]})
+    users = [line for line in text.splitlines() if line.startswith("user ")]
+    assert len(users) == 2, users
+    assert users[0].endswith("-@dangerous +info"), users[0]
+    assert users[1] == (f"user sovctl-exporter on #{hashlib.sha256(b'e' * 40).hexdigest()} "
+                        "resetkeys resetchannels -@all +ping +info +config|get +slowlog|get "
+                        "+slowlog|len +latency|latest +client|setname"), users[1]
