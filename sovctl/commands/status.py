@@ -62,11 +62,11 @@ def status(inventory: Path, emit=click.echo, now: dt.datetime | None = None) -> 
             version = info["versions"].get(unit, "")
             flag = "up" if state == "active" else "DOWN"
             down += state != "active"
-            emit(f"{host:<20} {unit:<14} {flag:<5} {version}")
+            emit(f"{host:<20} {unit:<28} {flag:<5} {version}")
         if info["cert"]:
             days = (info["cert"] - now).days
             note = " (renew soon)" if days < CERT_WARN_DAYS else ""
-            emit(f"{host:<20} {'certificate':<14} {days} days left{note}")
+            emit(f"{host:<20} {'certificate':<28} {days} days left{note}")
         down += _prometheus(host, info, emit)
     return 0 if down == 0 and result.rc == 0 else 1
 
@@ -75,20 +75,20 @@ def _prometheus(host: str, info: dict, emit) -> int:
     """What the monitoring host's Prometheus knows; the number of problems it reports (a
     target down, a synthetic probe failing, a critical alert firing)."""
     if info["prometheus"]:
-        emit(f"{host:<20} {'prometheus':<14} DOWN  {info['prometheus']}")
+        emit(f"{host:<20} {'prometheus':<28} DOWN  {info['prometheus']}")
         return 1
     if not (info["targets"] or info["alerts"] or info["probes"]):
         return 0
     problems = 0
     down = [(job, inst) for health, job, inst in info["targets"] if health != "up"]
-    emit(f"{host:<20} {'prometheus':<14} {len(info['targets']) - len(down)} of "
+    emit(f"{host:<20} {'prometheus':<28} {len(info['targets']) - len(down)} of "
          f"{len(info['targets'])} targets up")
     for job, inst in sorted(down):
-        emit(f"{host:<20} {'target':<14} DOWN  {job} on {inst}")
+        emit(f"{host:<20} {'target':<28} DOWN  {job} on {inst}")
     for ok, name, target in sorted(info["probes"], key=lambda p: (p[1], p[2])):
-        emit(f"{host:<20} {'probe':<14} {'ok' if ok else 'FAIL':<5} {name} on {target}")
+        emit(f"{host:<20} {'probe':<28} {'ok' if ok else 'FAIL':<5} {name} on {target}")
     for severity, alertname, instance, summary in sorted(info["alerts"]):
-        emit(f"{host:<20} {'alert':<14} {severity.upper():<5} {alertname} ({instance}): "
+        emit(f"{host:<20} {'alert':<28} {severity.upper():<5} {alertname} ({instance}): "
              f"{summary}")
     problems += len(down) + sum(not ok for ok, _n, _t in info["probes"])
     return problems + sum(s == "critical" for s, _a, _i, _s in info["alerts"])
