@@ -74,14 +74,15 @@ def _expected(groups: dict) -> dict[str, list[str]]:
     }
 
 
-def _scrape_config(inventory: str, published: dict | None = None) -> tuple[dict, dict]:
+def _scrape_config(inventory: str, published: dict | None = None,
+                   facts: dict | None = None) -> tuple[dict, dict]:
     inv = load_inventory(ROOT / "inventories" / inventory)
     groups: dict[str, list[str]] = {"all": sorted(inv.hosts)}
     for host in inv.hosts.values():
         for group in host.groups:
             groups.setdefault(group, []).append(host.name)
     hostvars = {name: dict(host.vars) | {"sov_published": (published or {}).get(name, {})}
-                for name, host in inv.hosts.items()}
+                | (facts or {}).get(name, {}) for name, host in inv.hosts.items()}
     (mon,) = groups["monitoring"]
     text = (ROLES / "monitoring" / "templates" / "prometheus.yml.j2").read_text()
     rendered = _render(ROLES / "monitoring", text, inventory_hostname=mon, groups=groups,
@@ -100,6 +101,20 @@ def test_the_scrape_config_has_a_target_for_every_applicable_host(inventory):
         for entry in jobs[job]["static_configs"]:
             assert len(entry["targets"]) == 1 and ":" in entry["targets"][0], entry
     assert {"prometheus", "alertmanager", "blackbox_exporter"} <= set(jobs)
+
+
+def test_exporters_are_scraped_where_they_listen_not_at_ansible_host():
+    """The exporters listen on the host's private address (ansible_default_ipv4): a host
+    reached over SSH at another address (ansible_host) is scraped at the private one."""
+    facts = {"sandbox-rtc": {"ansible_host": "192.0.2.12",
+                             "ansible_default_ipv4": {"address": "10.231.47.12"}}}
+    config, _groups = _scrape_config("sandbox", facts=facts)
+    targets = {(job["job_name"], c["labels"]["instance"]): c["targets"][0]
+               for job in config["scrape_configs"] for c in job["static_configs"]}
+    for job in ("node", "redis", "nginx", "livekit"):
+        assert targets[(job, "sandbox-rtc")].startswith("10.231.47.12:"), (job, targets)
+    # Without facts (a run limited to other hosts), ansible_host is what is known.
+    assert targets[("node", "sandbox-turn")].startswith("10.231.47.13:")
 
 
 def test_every_public_name_the_edge_publishes_is_probed_over_https():
