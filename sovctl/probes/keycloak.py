@@ -41,10 +41,21 @@ def kc(run: Run, name: str):
             "users": {u.get("username") for u in inv_host.vars.get("keycloak_users") or []
                       if isinstance(u, dict)},
             "upgraded_from": inv_host.vars.get("keycloak_previous_version"),
-            # The management interface (health, metrics): on loopback, or on the host's
-            # address when monitoring hosts scrape its metrics (roles/keycloak defaults).
-            "management": f"http://{address if context.hosts('monitoring') else '127.0.0.1'}:9000",
+            "management": management_url(host, int(inv_host.vars.get(
+                "keycloak_management_port", 9000))),
         }
+
+
+def management_url(host, port: int) -> str:
+    """Where Keycloak's management interface (health, metrics) answers, asked of the host:
+    the address it listens on (loopback, or the private address where monitoring hosts
+    scrape it), loopback when it listens on every address or is not running."""
+    fields = host.run(f"ss -Hltn 'sport = :{port}'").stdout.split()
+    bound = fields[3].rsplit(":", 1)[0].strip("[]") if len(fields) > 3 else ""
+    bound = bound.removeprefix("::ffff:")
+    if bound in ("", "*", "0.0.0.0", "::"):  # noqa: S104 - recognised, not bound
+        bound = "127.0.0.1"
+    return f"http://{bound}:{port}"
 
 
 def admin(host_name: str, method: str, path: str, body: dict | None = None,
@@ -279,7 +290,7 @@ def users_survive_a_restart(kc) -> str:
 def health_is_green_from_the_keycloak_host(kc) -> str:
     out = kc["host"].check_output(f"curl -fsS {kc['management']}/health/ready")
     expect('"status": "UP"' in out or '"status":"UP"' in out, f"health/ready: {out[:500]}")
-    return "health/ready on port 9000: UP"
+    return f"{kc['management']}/health/ready: UP"
 
 
 @suite.probe
