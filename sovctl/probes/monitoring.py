@@ -4,10 +4,9 @@ host's node exporter scraped and up, sovctl's alert rules loaded."""
 from __future__ import annotations
 
 import json
-import re
 import time
 
-from sovctl.probes import Run, Suite, context, expect
+from sovctl.probes import Run, Suite, context, expect, synthetic
 
 suite = Suite("monitoring", "monitoring", doc=__doc__)
 
@@ -89,9 +88,6 @@ def alertmanager_is_ready_with_the_alert_log(mon) -> str:
     return "Alertmanager ready, sovctl's route loaded, no cluster port"
 
 
-# The synthetic probes' kinds (sovctl/probes/synthetic.py) and the inventory group each needs.
-SYNTHETIC = {("identity", "oidc_login"): "identity", ("turn", "allocation"): "turn",
-             ("conferencing", "join_token"): "conferencing", ("meet", "health"): "meet"}
 # Seconds a freshly started sovctl-synthetic takes to finish a first run and be scraped.
 SYNTHETIC_WAIT = 150
 
@@ -101,22 +97,27 @@ def the_synthetic_probes_run_and_pass(mon) -> str:
     """The probes users' actions are watched with (a login, a TURN allocation, a LiveKit join
     token, the meeting app) run from this host, each of them passes, and Prometheus scrapes
     them. Read from the service itself: its last run, not a series Prometheus still holds."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     host = mon["host"]
     expect(host.service("sovctl-synthetic").is_running,
            f"sovctl-synthetic is not running on {mon['name']}")
     port = int(context.inventory().hosts[mon["name"]].vars.get("monitoring_synthetic_port", 9105))
-    wanted = {kind for kind, group in SYNTHETIC.items() if context.hosts(group)}
+    # Each synthetic probe's service is the inventory group it probes (synthetic.PROBES).
+    wanted = {(service, probe) for service, probe, _key, _func in synthetic.PROBES
+              if context.hosts(service)}
     deadline = time.monotonic() + SYNTHETIC_WAIT
     while True:
         text = host.run("python3 -c 'import sys, urllib.request; sys.stdout.write("
                         "urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' %s",
                         f"http://127.0.0.1:{port}/metrics").stdout
         seen = {}
-        for line in text.splitlines():
-            m = re.match(r'sovctl_synthetic_success\{probe="([^"]+)",service="([^"]+)",'
-                         r'target="([^"]+)"\} (\S+)', line)
-            if m:
-                seen.setdefault((m[2], m[1]), []).append((m[3], float(m[4])))
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "sovctl_synthetic_success":
+                    labels = sample.labels
+                    seen.setdefault((labels["service"], labels["probe"]), []).append(
+                        (labels["target"], sample.value))
         failing = {k: v for k, v in seen.items() if any(ok != 1.0 for _t, ok in v)}
         if (wanted <= set(seen) and not failing) or time.monotonic() > deadline:
             break
