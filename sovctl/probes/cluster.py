@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import time
@@ -353,6 +354,77 @@ def room_spans_both_livekit_nodes(cluster: Cluster) -> str:
     return (f"one room {result[first]['sid']}: {first} received "
             f"{result[first]['frames_received']} video frames from via-{second}, {second} "
             f"received {result[second]['frames_received']} from via-{first}")
+
+
+# ---------------------------------------------------------------- state: PostgreSQL, Redis
+
+PATRONI_LIST = "patronictl -c /etc/patroni/config.yml list -f json"
+
+
+def _outsider(*inside: set[str]):
+    """A host of the inventory in none of ``inside`` (to test that ports are closed to it)."""
+    names = [n for n in sorted(context.inventory().hosts) if not any(n in s for s in inside)]
+    return (names[0], context.testinfra_host(names[0])) if names else (None, None)
+
+
+@suite.probe
+def database_members_have_one_leader_and_streaming_replicas(cluster: Cluster) -> str:
+    """Under Patroni: one running leader, every other member streaming from it; etcd and
+    the REST API open to the members, closed to other hosts."""
+    members = [h.name for h in context.hosts("identity_db")]
+    if len(members) < 3:
+        raise Skipped(f"fewer than three hosts in group 'identity_db' ({members}): no Patroni")
+    hosts = {n: context.testinfra_host(n) for n in members}
+    listed = None
+    for host in hosts.values():
+        out = host.run(PATRONI_LIST)
+        if out.rc == 0:
+            listed = json.loads(out.stdout)
+            break
+    expect(listed, f"patronictl answered on none of {members}")
+    leaders = [m["Member"] for m in listed if m.get("Role") == "Leader"
+               and m.get("State") == "running"]
+    expect(len(leaders) == 1, f"not one running leader: {listed}")
+    replicas = {m["Member"]: m.get("State") for m in listed if m["Member"] not in leaders}
+    expect(sorted([*leaders, *replicas]) == sorted(members), f"members: {listed}")
+    expect(set(replicas.values()) == {"streaming"}, f"replicas not streaming: {replicas}")
+    outsider_name, outsider = _outsider(set(members))
+    a, b = members[0], members[1]
+    for port in (2379, 2380, 8008):
+        expect(_port_open(hosts[a], _address(b), port), f"{b}:{port} closed to the member {a}")
+        if outsider is not None:
+            expect(not _port_open(outsider, _address(b), port),
+                   f"{b}:{port} is reachable from {outsider_name}, not a database member")
+    return (f"leader {leaders[0]}, replicas {sorted(replicas)} streaming; etcd and Patroni's "
+            f"API open to the members, closed to {outsider_name}")
+
+
+@suite.probe
+def sentinels_agree_on_the_redis_master_and_know_every_replica(cluster: Cluster) -> str:
+    """Under Sentinel: every sentinel names the same master, with every other member as
+    its replica and every other sentinel known."""
+    members = [h.name for h in context.hosts("redis")]
+    if len(members) < 3:
+        raise Skipped(f"fewer than three hosts in group 'redis' ({members}): no Sentinel")
+    # The sentinels' password is read on each host from its own sentinel.conf: it never
+    # travels in a command line.
+    ask = ("REDISCLI_AUTH=\"$(awk '$1 == \"requirepass\" {gsub(/\"/, \"\", $2); print $2}' "
+           "/etc/redis/sentinel.conf)\" redis-cli -h 127.0.0.1 -p 26379 --raw sentinel ")
+    masters, views = set(), {}
+    for name in members:
+        host = context.testinfra_host(name)
+        address = host.run(ask + "get-master-addr-by-name sovctl").stdout.split()
+        expect(address, f"{name}: its sentinel names no master")
+        masters.add(address[0])
+        fields = host.run(ask + "master sovctl").stdout.split()
+        info = dict(zip(fields[::2], fields[1::2], strict=False))
+        views[name] = (info.get("num-slaves"), info.get("num-other-sentinels"), info.get("flags"))
+    expect(len(masters) == 1, f"the sentinels name different masters: {masters}")
+    others = str(len(members) - 1)
+    expect(all(v[0] == others and v[1] == others and v[2] == "master" for v in views.values()),
+           f"(replicas, other sentinels, flags) per sentinel, {others} of each expected: {views}")
+    return (f"every sentinel names master {masters.pop()} with {others} replicas and {others} "
+            "other sentinels")
 
 
 # ---------------------------------------------------------------- coturn
