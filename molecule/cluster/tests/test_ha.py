@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import secrets
-import sys
 import threading
 import time
 
@@ -36,10 +35,17 @@ PATRONI = "patronictl -c /etc/patroni/config.yml list -f json"
 WINDOW_S = 30
 
 
-def say(text: str) -> None:
-    """A figure for the log (pytest captures stdout; this reaches the terminal)."""
-    sys.__stdout__.write(f"\n[ha] {text}\n")
-    sys.__stdout__.flush()
+@pytest.fixture
+def say(request):
+    """Prints a figure on the terminal, passed or failed (pytest captures what a test
+    prints and shows it only when the test fails)."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+
+    def _say(text: str) -> None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"[ha] {text}")
+    return _say
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +151,7 @@ def _create_users(kc, count: int) -> dict[str, str]:
     return users
 
 
-def test_postgresql_leader_killed_a_new_one_is_elected_and_logins_recover(kcc):
+def test_postgresql_leader_killed_a_new_one_is_elected_and_logins_recover(kcc, say):
     hosts = _hosts("identity_db")
     members = _members(hosts)
     old = _leader(members)
@@ -236,7 +242,7 @@ def _master(hosts: dict, skip: str | None = None) -> str | None:
     return None
 
 
-def test_redis_master_killed_new_participants_meet_within_30_s(lkc):
+def test_redis_master_killed_new_participants_meet_within_30_s(lkc, say):
     hosts = _hosts("redis")
     by_address = {context.cached_address_of(n): n for n in hosts}
     old_address = _master(hosts)
@@ -295,7 +301,7 @@ def test_redis_master_killed_new_participants_meet_within_30_s(lkc):
 
 # ---------------------------------------------------------------- the meeting app
 
-def test_one_meeting_node_stopped_meetings_are_still_created_and_joined():
+def test_one_meeting_node_stopped_meetings_are_still_created_and_joined(say):
     import requests
 
     from sovctl.probes.meet_client import names_resolve_to, post, user_cookie

@@ -15,6 +15,7 @@ Runs after test_cluster.py (file order): it changes the nodes' version.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -185,6 +186,18 @@ def _assert_every_node_serves(kcc, out: str):
             f"{edge}: a node was left drained after the upgrade: {servers}\n{out[-3000:]}")
 
 
+def _database_leader() -> str:
+    """The identity_db host that leads (PostgreSQL under Patroni), else the only one."""
+    members = [h.name for h in context.hosts("identity_db")]
+    for name in members if len(members) > 1 else []:
+        out = context.testinfra_host(name).run("patronictl -c /etc/patroni/config.yml list -f json")
+        if out.rc == 0:
+            leaders = [m["Member"] for m in json.loads(out.stdout) if m.get("Role") == "Leader"]
+            if leaders:
+                return leaders[0]
+    return members[0]
+
+
 def _drains(out: str) -> int:
     """How many times sovctl upgrade took a node out of nginx's upstream."""
     return len(re.findall(r"^\s+changed\s+\S+\s+Take this node out of the edges' nginx upstream",
@@ -260,8 +273,9 @@ def test_rolling_upgrade_keeps_every_login_working(kcc, mirror):
     for name, node in nodes.items():
         assert active_version(node) == TO, f"{name}: current -> {active_version(node)}"
         assert running_version(node) == TO, f"{name} runs {running_version(node)}"
-    # Each node's pre-upgrade dump is kept, root-only, on the database host.
-    db = context.testinfra_host(context.hosts("identity_db")[0].name)
+    # Each node's pre-upgrade dump is kept, root-only, on the database host: under Patroni
+    # the member that leads (test_ha.py's failover moved the lead from the first member).
+    db = context.testinfra_host(_database_leader())
     backups = db.file("/var/backups/sovctl")
     assert backups.is_directory and backups.user == "root" and backups.mode == 0o700
     for name in ID_NODES:
