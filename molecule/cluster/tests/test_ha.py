@@ -31,7 +31,7 @@ from sovctl.probes import cluster as cluster_checks
 from sovctl.probes.keycloak import login, verified_claims
 from sovctl.probes.pytest_adapter import probe_run  # noqa: F401 - the fixture
 
-PATRONI = "patronictl -c /etc/patroni/config.yml list -f json"
+PATRONI = cluster_checks.PATRONI_LIST
 WINDOW_S = 30
 
 

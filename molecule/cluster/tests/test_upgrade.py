@@ -190,7 +190,7 @@ def _database_leader() -> str:
     """The identity_db host that leads (PostgreSQL under Patroni), else the only one."""
     members = [h.name for h in context.hosts("identity_db")]
     for name in members if len(members) > 1 else []:
-        out = context.testinfra_host(name).run("patronictl -c /etc/patroni/config.yml list -f json")
+        out = context.testinfra_host(name).run(cluster_checks.PATRONI_LIST)
         if out.rc == 0:
             leaders = [m["Member"] for m in json.loads(out.stdout) if m.get("Role") == "Leader"]
             if leaders:
