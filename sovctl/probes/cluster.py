@@ -399,6 +399,30 @@ def database_members_have_one_leader_and_streaming_replicas(cluster: Cluster) ->
             f"API open to the members, closed to {outsider_name}")
 
 
+# The sentinels' password is read on each host from its own sentinel.conf: it never travels
+# in a command line, where a process list or a failed command's report would show it.
+SENTINEL_ASK = ("REDISCLI_AUTH=\"$(awk '$1 == \"requirepass\" {gsub(/\"/, \"\", $2); print $2}' "
+                "/etc/redis/sentinel.conf)\" redis-cli -h 127.0.0.1 -p 26379 --raw sentinel ")
+
+
+def sentinel(host, command: str) -> str:
+    """What the sentinel of ``host`` answers to ``SENTINEL <command>`` (raw lines)."""
+    return host.run(SENTINEL_ASK + command).stdout
+
+
+def sentinel_replicas(host, master: str = "sovctl") -> list[dict]:
+    """The replicas ``host``'s sentinel knows, one dict of its fields each."""
+    replicas, current = [], None
+    lines = sentinel(host, f"replicas {master}").splitlines()
+    for key, value in zip(lines[::2], lines[1::2], strict=False):
+        if key == "name":
+            current = {}
+            replicas.append(current)
+        if current is not None:
+            current[key] = value
+    return replicas
+
+
 @suite.probe
 def sentinels_agree_on_the_redis_master_and_know_every_replica(cluster: Cluster) -> str:
     """Under Sentinel: every sentinel names the same master, with every other member as
@@ -406,17 +430,13 @@ def sentinels_agree_on_the_redis_master_and_know_every_replica(cluster: Cluster)
     members = [h.name for h in context.hosts("redis")]
     if len(members) < 3:
         raise Skipped(f"fewer than three hosts in group 'redis' ({members}): no Sentinel")
-    # The sentinels' password is read on each host from its own sentinel.conf: it never
-    # travels in a command line.
-    ask = ("REDISCLI_AUTH=\"$(awk '$1 == \"requirepass\" {gsub(/\"/, \"\", $2); print $2}' "
-           "/etc/redis/sentinel.conf)\" redis-cli -h 127.0.0.1 -p 26379 --raw sentinel ")
     masters, views = set(), {}
     for name in members:
         host = context.testinfra_host(name)
-        address = host.run(ask + "get-master-addr-by-name sovctl").stdout.split()
+        address = sentinel(host, "get-master-addr-by-name sovctl").split()
         expect(address, f"{name}: its sentinel names no master")
         masters.add(address[0])
-        fields = host.run(ask + "master sovctl").stdout.split()
+        fields = sentinel(host, "master sovctl").split()
         info = dict(zip(fields[::2], fields[1::2], strict=False))
         views[name] = (info.get("num-slaves"), info.get("num-other-sentinels"), info.get("flags"))
     expect(len(masters) == 1, f"the sentinels name different masters: {masters}")
